@@ -1,0 +1,22 @@
+"""``design``: from an analysis to a plan, and from a plan to SQL and a report.
+
+The design is an ordered tuple of small pure rules over one state (see :mod:`.rules`), in
+the manner of sqlglot's optimizer. Rendering and checking are pure functions of the plan.
+"""
+
+from __future__ import annotations
+
+from dbfold.design.check import check_plan
+from dbfold.design.options import DesignOptions
+from dbfold.design.pipeline import design
+from dbfold.design.render_sql import render_sql, summary_line
+from dbfold.design.report import render_report
+
+__all__ = [
+    "DesignOptions",
+    "check_plan",
+    "design",
+    "render_report",
+    "render_sql",
+    "summary_line",
+]

@@ -1,0 +1,117 @@
+"""Render ``REPORT.md``: the before/after picture of a plan, with a Mermaid ER diagram."""
+
+from __future__ import annotations
+
+import re
+
+from dbfold.design.render_sql import summary_line
+from dbfold.design.state import unique_name
+from dbfold.model import Analysis
+from dbfold.plan import Plan
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def mermaid_name(name: str) -> str:
+    """A Mermaid-safe identifier: letters, digits and ``_`` only, not starting with a digit.
+
+    >>> mermaid_name('"); DROP TABLE x; --'), mermaid_name("order items"), mermaid_name("1x")
+    ('DROP_TABLE_x', 'order_items', 't_1x')
+    """
+    text = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_") or "t"
+    return f"t_{text}" if text[0].isdigit() else text
+
+
+def _cell(text: str) -> str:
+    """Markdown table cell: pipes and newlines would break the table."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    return f"`{_cell(text).replace('`', 'ˋ')}`"
+
+
+def er_diagram(plan: Plan) -> str:
+    """A Mermaid ``erDiagram`` of the plan (names sanitised, unique after sanitising)."""
+    taken: list[str] = []
+    ids: dict[str, str] = {}
+    for t in plan.tables:
+        ids[t.name] = unique_name(mermaid_name(t.name), taken)
+        taken.append(ids[t.name])
+    lines = ["erDiagram"]
+    for t in plan.tables:
+        lines.append(f"    {ids[t.name]} {{")
+        fk_cols = {c for fk in t.foreign_keys for c in fk.columns}
+        col_taken: list[str] = []
+        for c in t.columns:
+            name = unique_name(mermaid_name(c.name), col_taken)
+            col_taken.append(name)
+            keys = [k for k, on in (("PK", c.primary_key), ("FK", c.name in fk_cols)) if on]
+            lines.append(f"        {c.type} {name} {', '.join(keys)}".rstrip())
+        lines.append("    }")
+    for t in plan.tables:
+        for fk in t.foreign_keys:
+            ref = plan.table(fk.ref_table)
+            if ref is None:
+                continue
+            label = mermaid_name("_".join(fk.columns))
+            lines.append(f'    {ids[ref.name]} ||--o{{ {ids[t.name]} : "{label}"')
+    return "\n".join(lines)
+
+
+def render_report(plan: Plan, analysis: Analysis) -> str:
+    """Render the report: summary, diagram, where each source went, decisions, suggestions.
+
+    Args:
+        plan: the (checked) plan.
+        analysis: the analysis the plan was made from, for sizes and row counts.
+    """
+    out = ["# Unified schema", "", summary_line(plan) + ".", ""]
+    out += ["## Diagram", "", "```mermaid", er_diagram(plan), "```", ""]
+    out += ["## Where each source goes", ""]
+    out += ["| store | table | size | rows | → table |", "|---|---|---|---|---|"]
+    homes = {(s.store, s.table): t.name for t in plan.tables for s in t.sources if s.array is None}
+    reasons = {(e.store, e.table): e.reason for e in plan.excluded if e.kind == "table"}
+    for store in analysis.stores:
+        size = _human_bytes(store.bytes)
+        for table in store.tables or ():
+            home = homes.get((store.path, table.name))
+            where = (
+                _code(home)
+                if home
+                else f"excluded: {reasons.get((store.path, table.name), 'no home')}"
+            )
+            out.append(
+                f"| {_code(store.path)} | {_code(table.name)} | {size} | {table.rows} |"
+                f" {_cell(where)} |"
+            )
+        if not store.tables:
+            reason = reasons.get((store.path, ""), "no tables")
+            out.append(f"| {_code(store.path)} | — | {size} | 0 | excluded: {_cell(reason)} |")
+    before = sum(s.bytes for s in analysis.stores)
+    rows = sum(s.rows for s in analysis.stores)
+    out += ["", f"Before: {len(analysis.stores)} stores, {_human_bytes(before)}, {rows} rows.", ""]
+    other = [e for e in plan.excluded if e.kind != "table"]
+    if other:
+        out += ["## Not carried over", ""]
+        out += [f"- {e.kind} {_code(e.store)} {_code(e.table)}: {_cell(e.reason)}" for e in other]
+        out.append("")
+    if plan.decisions:
+        out += ["## Decisions", ""]
+        out += [f"- **{d.rule}** {_code(d.subject)}: {_cell(d.text)}" for d in plan.decisions]
+        out.append("")
+    open_ = [s for s in plan.suggestions if not s.accepted]
+    if open_:
+        out += ["## Suggestions (set `accepted: true` in plan.json to apply)", ""]
+        out += [f"- {_code(s.id)}: {_cell(s.text)}" for s in open_]
+        out.append("")
+    if plan.notes:
+        out += ["## Notes", ""] + [f"- {_cell(n)}" for n in plan.notes] + [""]
+    return "\n".join(out)

@@ -1,0 +1,128 @@
+"""Rule: turn each home into a :class:`PlanTable` with its columns, key and sources.
+
+Generated columns come first: the discriminator of a merged table (text, not null), the
+surrogate key of a keyless parent or merged table, and a child table's parent key and
+position. A merged table's columns are the union of its sources' columns; a column missing
+from some source is nullable there, and shared columns take the type that holds both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dbfold.design.coltypes import unify_types
+from dbfold.design.options import DesignOptions
+from dbfold.design.state import Draft, Home, SourceKey, State, store_stem, unique_name
+from dbfold.plan import PlanColumn, PlanTable, Source
+
+RULE = "assemble"
+
+
+def _discriminator_values(drafts: tuple[Draft, ...]) -> dict[str, str]:
+    """Store stem per store, or the store path where two merged stores share a stem."""
+    stems = [store_stem(d.store) for d in drafts]
+    dup = {s.casefold() for s in stems if [x.casefold() for x in stems].count(s.casefold()) > 1}
+    return {
+        d.store: (d.store if s.casefold() in dup else s) for d, s in zip(drafts, stems, strict=True)
+    }
+
+
+def _table(home: Home, parent_keys: dict[SourceKey, PlanColumn]) -> PlanTable:
+    first = home.drafts[0]
+    pk = first.primary_key
+    generated: list[PlanColumn] = []
+    unique: tuple[tuple[str, ...], ...] = ()
+    surrogate = first.surrogate
+    if home.discriminator:
+        generated.append(PlanColumn(name=home.discriminator, type="text", nullable=False))
+        if pk:
+            pk = (home.discriminator, *pk)
+        else:
+            surrogate = unique_name("id", [f.name for d in home.drafts for f in d.fields])
+    if surrogate:
+        generated.append(PlanColumn(name=surrogate, type="integer", nullable=False))
+    if first.parent_column and first.position_column:
+        parent = parent_keys[first.parent] if first.parent else None
+        ptype = parent.type if parent else "integer"
+        generated.append(PlanColumn(name=first.parent_column, type=ptype, nullable=False))
+        generated.append(PlanColumn(name=first.position_column, type="integer", nullable=False))
+        pair = (first.parent_column, first.position_column)
+        if surrogate:
+            unique = (pair,)
+        else:
+            pk = pair
+    if surrogate:
+        pk = (surrogate,)
+    columns: dict[str, PlanColumn] = {}
+    seen_in: dict[str, int] = {}
+    for d in home.drafts:
+        for f in d.fields:
+            low = f.name.casefold()
+            seen_in[low] = seen_in.get(low, 0) + 1
+            col = PlanColumn(
+                name=f.name,
+                type=f.type,
+                nullable=f.nullable,
+                default=f.default,
+                declared=f.declared,
+                note=f.note,
+            )
+            prev = columns.get(low)
+            if prev is not None:
+                typ = unify_types(prev.type, col.type) or "blob"
+                declared = prev.declared if prev.declared == col.declared else None
+                col = replace(
+                    prev,
+                    type=typ,
+                    nullable=prev.nullable or col.nullable,
+                    declared=declared,
+                    default=prev.default if prev.default == col.default else None,
+                    note=prev.note or col.note,
+                )
+            columns[low] = col
+    merged = list(columns.values())
+    if len(home.drafts) > 1:
+        # A column some sources lack is NULL for their rows.
+        merged = [
+            c if seen_in[c.name.casefold()] == len(home.drafts) else replace(c, nullable=True)
+            for c in merged
+        ]
+    pk_low = {p.casefold() for p in pk}
+    all_cols = [replace(c, primary_key=c.name.casefold() in pk_low) for c in (*generated, *merged)]
+    values = _discriminator_values(home.drafts)
+    sources = tuple(
+        Source(
+            store=d.store,
+            table=d.table.name,
+            columns={f.path: f.name for f in d.fields},
+            discriminator=home.discriminator,
+            value=values[d.store] if home.discriminator else None,
+            array=d.array,
+            parent_column=d.parent_column,
+            position_column=d.position_column,
+            surrogate=surrogate,
+        )
+        for d in home.drafts
+    )
+    return PlanTable(
+        name=home.name,
+        columns=tuple(all_cols),
+        primary_key=pk,
+        unique=unique,
+        sources=sources,
+    )
+
+
+def assemble_tables(state: State, options: DesignOptions) -> State:
+    """Build the plan's tables from the homes (parents before their children)."""
+    parent_keys: dict[SourceKey, PlanColumn] = {}
+    tables: list[PlanTable] = []
+    for home in state.homes:
+        table = _table(home, parent_keys)
+        tables.append(table)
+        if len(table.primary_key) == 1:
+            key_col = table.column(table.primary_key[0])
+            assert key_col is not None
+            for d in home.drafts:
+                parent_keys[d.key] = key_col
+    return replace(state, tables=tuple(tables))

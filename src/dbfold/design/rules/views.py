@@ -1,0 +1,115 @@
+"""Rule: carry SQLite views and triggers over, their table names rewritten with sqlglot.
+
+A view is rewritten when every table it reads has a home of its own; it is dropped, with the
+reason in ``excluded``, when it reads a table that is excluded, merged (it would see other
+stores' rows) or whose columns were renamed. sqlglot cannot parse trigger bodies, so a
+trigger is carried over only when every table it names keeps its name and columns unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from dbfold.design.options import DesignOptions
+from dbfold.design.state import State, unique_name
+from dbfold.model import Store, View
+from dbfold.plan import Exclusion, PlanView
+
+RULE = "views"
+
+
+def _homes(state: State, store: Store) -> dict[str, str | None]:
+    """Source table (casefolded) → target name, or None when views cannot follow it."""
+    out: dict[str, str | None] = {}
+    for home in state.homes:
+        for d in home.drafts:
+            if d.store != store.path or d.array is not None:
+                continue
+            renamed = any(f.name != f.path for f in d.fields)
+            unusable = home.discriminator is not None or renamed
+            out[d.table.name.casefold()] = None if unusable else home.name
+    return out
+
+
+def _rewrite_view(view: View, homes: dict[str, str | None], name: str) -> str:
+    """The view's SQL with target names, or raise ValueError with the reason to drop it."""
+    try:
+        tree = sqlglot.parse_one(view.sql, read="sqlite")
+    except SqlglotError as exc:
+        raise ValueError(f"its SQL could not be parsed ({exc.__class__.__name__})") from exc
+    if not isinstance(tree, exp.Create):
+        raise ValueError("its SQL is not a CREATE VIEW statement")
+    ctes = {c.alias_or_name.casefold() for c in tree.find_all(exp.CTE)}
+    target = tree.this if isinstance(tree.this, exp.Table) else tree.find(exp.Table)
+    for table in list(tree.find_all(exp.Table)):
+        if table is target or table.name.casefold() in ctes:
+            continue
+        low = table.name.casefold()
+        if low not in homes:
+            raise ValueError(f"it reads {table.name!r}, which is not in the plan")
+        new = homes[low]
+        if new is None:
+            raise ValueError(f"it reads {table.name!r}, which was merged or had columns renamed")
+        table.set("this", exp.to_identifier(new, quoted=True))
+        table.set("db", None)
+    if isinstance(target, exp.Table):
+        target.set("this", exp.to_identifier(name, quoted=True))
+        target.set("db", None)
+    return tree.sql(dialect="sqlite")
+
+
+def _check_trigger(trigger: View, homes: dict[str, str | None]) -> None:
+    """Raise ValueError unless the trigger's tables all keep their names."""
+    tokens = sqlglot.tokenize(trigger.sql, read="sqlite")
+    words = {t.text.casefold() for t in tokens}
+    for low, new in homes.items():
+        if low in words and (new is None or new.casefold() != low):
+            raise ValueError(f"it names {low!r}, which was renamed or merged")
+    table = (trigger.table or "").casefold()
+    if table not in homes:
+        raise ValueError(f"its table {trigger.table!r} is not in the plan")
+
+
+def carry_views(state: State, options: DesignOptions) -> State:
+    """Rewrite each SQLite source's views, keep its safe triggers, report the rest."""
+    taken = [t.name for t in state.tables] + [i.name for t in state.tables for i in t.indexes]
+    views: list[PlanView] = []
+    triggers: list[PlanView] = []
+    excluded = list(state.excluded)
+    for store in state.analysis.stores:
+        if store.kind != "sqlite" or not (store.views or store.triggers):
+            continue
+        homes = _homes(state, store)
+        for view in store.views:
+            name = unique_name(view.name, taken)
+            try:
+                sql = _rewrite_view(view, homes, name)
+            except ValueError as exc:
+                excluded.append(
+                    Exclusion(store.path, view.name, str(exc), kind="view", by="design")
+                )
+                continue
+            taken.append(name)
+            homes[view.name.casefold()] = name
+            views.append(PlanView(name=name, sql=sql, store=store.path, source_name=view.name))
+        for trigger in store.triggers:
+            try:
+                _check_trigger(trigger, homes)
+                if trigger.name.casefold() in {t.casefold() for t in taken}:
+                    raise ValueError("its name is already used in the unified schema")
+            except (ValueError, SqlglotError) as exc:
+                excluded.append(
+                    Exclusion(store.path, trigger.name, str(exc), kind="trigger", by="design")
+                )
+                continue
+            taken.append(trigger.name)
+            triggers.append(
+                PlanView(
+                    name=trigger.name, sql=trigger.sql, store=store.path, source_name=trigger.name
+                )
+            )
+    return replace(state, views=tuple(views), triggers=tuple(triggers), excluded=tuple(excluded))
