@@ -1,0 +1,325 @@
+"""The ``dbfold`` command line: parse, make one API call, print the report.
+
+Exit codes (DESIGN.md): 0 done; 1 done but something needs the user (problems found,
+verification failed); 2 the command could not run (usage, missing input). A
+:class:`~dbfold.errors.DbfoldError` becomes one clear line on stderr; a traceback is
+shown only with ``-v``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+import orjson
+from rich.console import Console
+
+from dbfold import __version__
+from dbfold.errors import DbfoldError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_ATTENTION, EXIT_FAILED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Output:
+    """How a command talks: quiet, verbose, or JSON on stdout and nothing else there."""
+
+    quiet: bool
+    verbose: bool
+    json: bool
+
+    @functools.cached_property
+    def console(self) -> Console:
+        # With --json, stdout carries only the result; human output goes to stderr.
+        return Console(stderr=self.json, quiet=self.quiet, highlight=False)
+
+    @functools.cached_property
+    def err(self) -> Console:
+        return Console(stderr=True, highlight=False)
+
+    def result(self, data: Any) -> None:
+        """Print a machine-readable result on stdout (``--json`` only)."""
+        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+
+
+def common(func: F) -> F:
+    """Add ``-q``/``-v``/``--json`` to a command and turn errors into one line and an exit code."""
+
+    @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+    @click.option("-v", "--verbose", is_flag=True, help="Show details and tracebacks.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+    @functools.wraps(func)
+    def wrapper(quiet: bool, verbose: bool, as_json: bool, **kwargs: Any) -> None:
+        out = Output(quiet=quiet, verbose=verbose, json=as_json)
+        try:
+            code = func(out, **kwargs)
+        except DbfoldError as exc:
+            if verbose:
+                out.err.print(traceback.format_exc(), markup=False)
+            out.err.print(f"dbfold: error: {exc}", markup=False, style="red", soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            out.err.print("dbfold: interrupted", style="red")
+            sys.exit(130)
+        except Exception as exc:  # a bug of ours: still one line unless -v
+            if verbose:
+                out.err.print(traceback.format_exc(), markup=False)
+            out.err.print(
+                f"dbfold: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
+                markup=False,
+                style="red",
+                soft_wrap=True,
+            )
+            sys.exit(EXIT_FAILED)
+        sys.exit(code or EXIT_OK)
+
+    return cast(F, wrapper)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="dbfold")
+def cli() -> None:
+    """Fold a project's scattered data stores into one unified database."""
+
+
+@cli.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+@common
+def analyze(out: Output, path: Path) -> int:
+    """Find every data store under PATH and the code that touches it.
+
+    Writes .dbfold/analysis.json at PATH; exits 1 when some store has problems.
+    """
+    from dbfold.scan import analyze as run_analyze
+    from dbfold.state import save_analysis
+    from dbfold.views import analysis_view
+
+    with out.console.status("Scanning…", spinner="dots") as status:
+
+        def progress(rel: str) -> None:
+            status.update(f"Scanning {rel}")
+
+        analysis = run_analyze(path, on_progress=None if out.quiet else progress)
+    saved = save_analysis(analysis, path)
+    if out.json:
+        out.result(analysis.to_dict())
+    else:
+        out.console.print(analysis_view(analysis))
+        if out.verbose:
+            out.console.print(f"Wrote {saved}", style="dim")
+    return EXIT_ATTENTION if any(p.severity == "error" for p in analysis.all_problems) else EXIT_OK
+
+
+@cli.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+@click.option(
+    "--naming",
+    type=click.Choice(["keep", "prefix"]),
+    default="keep",
+    show_default=True,
+    help="keep: prefix only clashing names with their store; prefix: prefix every table.",
+)
+@click.option("--normalize-names", is_flag=True, help="Turn odd names into snake_case.")
+@click.option(
+    "--merge-threshold",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Column-name similarity (Jaccard) above which same-shaped tables merge.",
+)
+@click.option(
+    "--no-merge",
+    multiple=True,
+    metavar="[STORE:]TABLE",
+    help="Never merge this table (repeatable).",
+)
+@click.option("--discriminator", default="source", show_default=True, help="Merge marker column.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Validate a hand-edited .dbfold/plan.json and re-render unified.sql and the report.",
+)
+@common
+def design(
+    out: Output,
+    path: Path,
+    naming: str,
+    normalize_names: bool,
+    merge_threshold: float,
+    no_merge: tuple[str, ...],
+    discriminator: str,
+    check: bool,
+) -> int:
+    """Design one unified schema from the analysis at PATH.
+
+    Writes .dbfold/plan.json (the file to edit), unified.sql and .dbfold/REPORT.md.
+    """
+    from dbfold.design import DesignOptions, check_plan, render_report, render_sql, summary_line
+    from dbfold.design import design as run_design
+    from dbfold.plan import Plan
+    from dbfold.state import (
+        REPORT_FILE,
+        SQL_FILE,
+        load_analysis,
+        plan_path,
+        state_dir,
+        write_atomic,
+    )
+
+    analysis = load_analysis(path)
+    where = plan_path(path)
+    if check:
+        try:
+            raw = where.read_bytes()
+        except FileNotFoundError as exc:
+            raise UsageError(f"{where}: no plan yet; run `dbfold design` first") from exc
+        try:
+            plan = check_plan(raw, analysis)
+        except DbfoldError as exc:
+            raise type(exc)(f"{where}: {exc}") from exc
+    else:
+        previous = None
+        if where.exists():
+            try:
+                previous = Plan.from_json(where.read_bytes())
+            except (ValueError, TypeError, KeyError) as exc:
+                raise UsageError(
+                    f"{where}: cannot read the edited plan ({exc}); "
+                    "run `dbfold design --check` to see where, or delete it to start afresh"
+                ) from exc
+        options = DesignOptions(
+            naming=naming,
+            normalize_names=normalize_names,
+            merge_threshold=merge_threshold,
+            no_merge=no_merge,
+            discriminator=discriminator,
+        )
+        plan = run_design(analysis, options=options, previous=previous)
+        write_atomic(where, plan.to_json() + b"\n")
+    write_atomic(path / SQL_FILE, render_sql(plan).encode())
+    write_atomic(state_dir(path) / REPORT_FILE, render_report(plan, analysis).encode())
+    if out.json:
+        out.result(plan.to_dict())
+        return EXIT_OK
+    stores = len(plan.stores)
+    out.console.print(summary_line(plan), style="bold green")
+    for note in plan.notes:
+        out.console.print(f"note: {note}", style="yellow", markup=False)
+    open_suggestions = sum(1 for s in plan.suggestions if not s.accepted)
+    out.console.print(
+        f"Wrote {where}, {path / SQL_FILE} and {state_dir(path) / REPORT_FILE}"
+        + (f"; {open_suggestions} suggestions open in the report" if open_suggestions else ""),
+        markup=False,
+    )
+    if out.verbose:
+        out.console.print(f"{stores} stores read", style="dim")
+    return EXIT_OK
+
+
+DEMO_MARKER = ".dbfold-demo"
+
+
+@cli.command()
+@click.argument("directory", default="demo-project", type=click.Path(path_type=Path))
+@click.option(
+    "--scale",
+    type=click.FloatRange(0.0, None, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Data size: 1 is about 6.5 MB and 65,000 rows; 100 is about 650 MB.",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed of the data.")
+@common
+def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
+    """Build a messy sample project in DIRECTORY and run the pipeline on it.
+
+    A directory that exists must be empty or an earlier demo; it is rebuilt from scratch.
+    """
+    from dbfold.demo import build_sample_project
+    from dbfold.design import design as run_design
+    from dbfold.design import render_report, render_sql, summary_line
+    from dbfold.runtime.tour import tour
+    from dbfold.scan import analyze as run_analyze
+    from dbfold.state import (
+        REPORT_FILE,
+        SQL_FILE,
+        plan_path,
+        save_analysis,
+        state_dir,
+        write_atomic,
+    )
+    from dbfold.views import analysis_view, tour_view
+
+    _prepare_demo_dir(directory)
+    con = out.console
+    con.rule("1. A project that grew its stores one tracker at a time")
+    with con.status("Building the sample project…"):
+        project = build_sample_project(directory, scale=scale, seed=seed)
+    (directory / DEMO_MARKER).write_text("built by `dbfold demo`; safe to delete\n")
+    con.print(
+        f"Built {directory}: {len(project.stores)} stores, {project.bytes / 1e6:.1f} MB, "
+        f"{len(project.code_files)} code files (scale {scale:g}, seed {seed})",
+        markup=False,
+    )
+
+    con.rule("2. dbfold analyze")
+    analysis = run_analyze(directory)
+    save_analysis(analysis, directory)
+    con.print(analysis_view(analysis))
+
+    con.rule("3. dbfold design")
+    plan = run_design(analysis)
+    write_atomic(plan_path(directory), plan.to_json() + b"\n")
+    write_atomic(directory / SQL_FILE, render_sql(plan).encode())
+    write_atomic(state_dir(directory) / REPORT_FILE, render_report(plan, analysis).encode())
+    con.print(summary_line(plan), style="bold green")
+    con.print(
+        f"Plan: {plan_path(directory)} · SQL: {directory / SQL_FILE} · "
+        f"report with ER diagram: {state_dir(directory) / REPORT_FILE}",
+        markup=False,
+    )
+
+    con.rule("4. The runtime: threads, operations, an automatic schema migration")
+    result = tour(state_dir(directory) / "tour")
+    con.print(tour_view(result))
+    if out.json:
+        out.result(
+            {
+                "directory": str(directory),
+                "stores": len(analysis.stores),
+                "interfaces": len(analysis.interfaces),
+                "plan_tables": len(plan.tables),
+                "tour_operations": result.operations,
+            }
+        )
+    return EXIT_OK
+
+
+def _prepare_demo_dir(directory: Path) -> None:
+    """Empty an earlier demo's folder; refuse to touch a folder that is not one."""
+    import shutil
+
+    if directory.exists():
+        if not directory.is_dir():
+            raise UsageError(f"{directory}: exists and is not a folder; choose another DIRECTORY")
+        if (directory / DEMO_MARKER).exists():
+            shutil.rmtree(directory)
+        elif any(directory.iterdir()):
+            raise UsageError(
+                f"{directory}: folder exists and is not an earlier demo; "
+                "choose a new or empty DIRECTORY"
+            )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

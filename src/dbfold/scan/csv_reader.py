@@ -1,0 +1,146 @@
+"""Read CSV/TSV files as one record set; cells are typed from their text."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from dbfold.model import Column, Problem, Store, Table
+from dbfold.scan.records import RecordStats, infer_text
+from dbfold.scan.walk import display
+
+SAMPLE = 64 * 1024
+MAX_RAGGED_LINES = 5
+_EXT_DELIMITER = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".psv": "|"}
+
+
+def _header(names: list[str]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(names, 1):
+        name = raw.strip() or f"col_{i}"
+        base, n = name, 2
+        while name in seen:
+            name = f"{base}_{n}"
+            n += 1
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def read_csv(path: Path, rel: str, size: int) -> Store:
+    """Describe a CSV/TSV/PSV file: dialect, header, typed columns, ragged rows."""
+    with open(path, "rb") as fb:
+        head = fb.read(SAMPLE)
+    enc = "utf-8-sig" if head.startswith(b"\xef\xbb\xbf") else "utf-8"
+    problems: list[Problem] = []
+    try:
+        sample = head.decode(enc)
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:
+            problems.append(_bad_utf8(rel))
+        sample = head.decode(enc, "replace")
+    ext = path.suffix.lower()
+    default = _EXT_DELIMITER.get(ext, ",")
+    lines = sample.splitlines()
+    if len(head) == SAMPLE and len(lines) > 1:
+        sample = "\n".join(lines[:-1])  # drop a line cut by the sample's end
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=default + ",\t;|")
+    except csv.Error:
+        dialect = csv.excel_tab if default == "\t" else csv.excel
+        if default == "|":
+            dialect = type("psv", (csv.excel,), {"delimiter": "|"})
+    try:
+        has_header = csv.Sniffer().has_header(sample) if sample.strip() else False
+    except csv.Error:
+        has_header = True
+    stats = RecordStats()
+    ragged: list[int] = []
+    ragged_count = 0
+    with open(path, encoding=enc, errors="replace", newline="") as f:
+        reader = csv.reader(f, dialect)
+        try:
+            first = next(reader, None)
+            while first is not None and not first:
+                first = next(reader, None)
+            if first is None:
+                return Store(rel, "csv", size, encoding=enc, dialect=_dialect(dialect))
+            if has_header:
+                names = _header(first)
+                rows: Iterator[list[str]] = reader
+            else:
+                names = [f"col_{i}" for i in range(1, len(first) + 1)]
+                rows = _chain(first, reader)
+            width = len(names)
+            for row in rows:
+                if not row:
+                    continue
+                if len(row) != width:
+                    ragged_count += 1
+                    if len(ragged) < MAX_RAGGED_LINES:
+                        ragged.append(reader.line_num)
+                    if len(row) > width:
+                        names = names + [f"col_{i}" for i in range(width + 1, len(row) + 1)]
+                        width = len(row)
+                stats.add(dict(zip(names, map(infer_text, row), strict=False)))
+        except csv.Error as exc:
+            problems.append(
+                Problem(
+                    rel,
+                    f"{rel}: CSV error at line {reader.line_num} ({exc}); the rows before it "
+                    "were analysed — fix the file",
+                    line=reader.line_num,
+                )
+            )
+    if "\ufffd" in sample and not problems:
+        problems.append(_bad_utf8(rel))
+    if ragged_count:
+        where = ", ".join(str(n) for n in ragged)
+        more = f" and {ragged_count - len(ragged)} more" if ragged_count > len(ragged) else ""
+        problems.append(
+            Problem(
+                rel,
+                f"{rel}: {ragged_count} rows have a different number of fields than the "
+                f"header (lines {where}{more}); check quoting and delimiters",
+                severity="warning",
+                line=ragged[0],
+            )
+        )
+    return Store(
+        rel,
+        "csv",
+        size,
+        tables=(Table(display(path.stem), stats.rows, _as_text(stats.columns()), layout="csv"),),
+        problems=tuple(problems),
+        encoding=enc,
+        dialect=_dialect(dialect),
+    )
+
+
+def _as_text(cols: tuple[Column, ...]) -> tuple[Column, ...]:
+    """In a CSV every cell is text: a column mixing numbers and words is text."""
+    return tuple(replace(c, type="text") if c.type == "mixed" else c for c in cols)
+
+
+def _bad_utf8(rel: str) -> Problem:
+    return Problem(
+        rel,
+        f"{rel}: not valid UTF-8; bad bytes were read as U+FFFD — re-save the file as UTF-8",
+        "warning",
+    )
+
+
+def _chain(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
+    yield first
+    yield from rest
+
+
+def _dialect(d: Any) -> dict[str, str]:
+    out = {"delimiter": d.delimiter, "quotechar": d.quotechar or '"'}
+    if getattr(d, "escapechar", None):
+        out["escapechar"] = d.escapechar
+    return out

@@ -1,0 +1,473 @@
+"""Read JSON and JSONL stores as record sets, streaming, in bounded memory.
+
+JSON arrays and id→record maps are cut into pieces of about 256 KiB at element boundaries
+and each piece is parsed by orjson (a cut that lands inside a string or a nested value makes
+the piece invalid, so a wrong cut is always detected and another one tried). If no cut is
+found within :data:`MAX_BUFFER` the file is streamed with ijson instead. Small files whose
+fast parse fails are re-read whole, tolerantly, to report exactly what is wrong and still
+describe what can be read (NaN/Infinity, invalid UTF-8, trailing garbage).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import ijson
+import orjson
+
+from dbfold.model import Column, Problem, Store, Table
+from dbfold.scan.records import RecordStats
+from dbfold.scan.walk import display
+
+CHUNK = 256 * 1024
+MAX_BUFFER = 64 * 1024 * 1024
+#: Files up to this size are re-read whole when the streaming parse fails.
+SMALL = 64 * 1024 * 1024
+#: Bad lines of a JSONL file reported one by one (the rest are counted).
+MAX_LINE_PROBLEMS = 5
+_WS = b" \t\r\n"
+_NAN = re.compile(rb"\b(?:NaN|-?Infinity)\b")
+
+
+class _Fallback(Exception):
+    """The fast path cannot go on; use the slower one."""
+
+
+def _skip_ws(buf: bytes, i: int) -> int:
+    n = len(buf)
+    while i < n and buf[i] in _WS:
+        i += 1
+    return i
+
+
+class _Cutter:
+    """Yield parsed pieces (lists or dicts) of one top-level JSON array or object."""
+
+    def __init__(self, f: IO[bytes], opener: bytes, element: bytes) -> None:
+        self.f = f
+        self.opener = opener  # b"[" or b"{"
+        self.closer = b"]" if opener == b"[" else b"}"
+        self.element = element  # first byte expected after a cut: b"{", b"[" or b'"'
+        self.end = b"}" if element in (b"{", b'"') else b"]"
+        self.nan = False
+
+    def _loads(self, piece: bytes) -> Any:
+        try:
+            return orjson.loads(piece)
+        except orjson.JSONDecodeError:
+            if not _NAN.search(piece):
+                raise
+            value = json.loads(piece)
+            self.nan = True
+            return value
+
+    def _cut(self, buf: bytes) -> tuple[Any, bytes] | None:
+        end = len(buf)
+        sep = self.end + b","
+        for _ in range(6):
+            i = buf.rfind(sep, 0, end)
+            if i < 0:
+                return None
+            end = i
+            j = _skip_ws(buf, i + 2)
+            if j >= len(buf) or buf[j : j + 1] != self.element:
+                continue
+            if self.element == b'"':
+                k = buf.find(b'"', j + 1)
+                k = _skip_ws(buf, k + 1) if k > 0 else len(buf)
+                if (
+                    buf[k : k + 1] != b":"
+                    or buf[_skip_ws(buf, k + 1) : _skip_ws(buf, k + 1) + 1] != b"{"
+                ):
+                    continue
+            try:
+                value = self._loads(self.opener + buf[: i + 1] + self.closer)
+            except (orjson.JSONDecodeError, ValueError, RecursionError):
+                continue
+            return value, buf[i + 2 :]
+        return None
+
+    def pieces(self, buf: bytes) -> Iterator[Any]:
+        while True:
+            data = self.f.read(CHUNK)
+            if not data:
+                break
+            buf = buf + data if buf else data
+            cut = self._cut(buf)
+            if cut is not None:
+                value, buf = cut
+                yield value
+            elif len(buf) > MAX_BUFFER:
+                raise _Fallback
+        try:
+            yield self._loads(self.opener + buf)
+        except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
+            raise _Fallback from exc
+
+
+def _key_name(stats_cols: tuple[Column, ...], base: str = "id") -> str:
+    taken = {c.name for c in stats_cols}
+    for cand in (base, "key", f"_{base}", "_key"):
+        if cand not in taken:
+            return cand
+    i = 2
+    while f"{base}_{i}" in taken:
+        i += 1
+    return f"{base}_{i}"
+
+
+def _keyed_table(name: str, stats: RecordStats, layout: str, digits: bool) -> Table:
+    cols = stats.columns()
+    key = _key_name(cols)
+    typ = "integer" if digits else "text"
+    key_col = Column(
+        name=key,
+        type=typ,
+        nullable=False,
+        primary_key=True,
+        present=stats.rows,
+        observed={typ: stats.rows} if stats.rows else {},
+        hints=("id",),
+    )
+    return Table(
+        name=name,
+        rows=stats.rows,
+        columns=(key_col, *cols),
+        primary_key=(key,),
+        layout=layout,
+        key=key,
+    )
+
+
+def _is_tinydb(doc: dict[str, Any]) -> bool:
+    if not doc or not all(type(v) is dict for v in doc.values()):
+        return False
+    ids = 0
+    for table in doc.values():
+        for k, v in table.items():
+            if not k.isdigit() or type(v) is not dict:
+                return False
+            ids += 1
+    return "_default" in doc or ids > 0
+
+
+def _is_map(doc: dict[str, Any]) -> bool:
+    values = list(doc.values())
+    if not values or not all(type(v) is dict for v in values):
+        return False
+    if len(values) == 1:
+        return True
+    # Records of one map share field names; config sections mostly do not.
+    first = set(values[0])
+    shared = sum(1 for v in values[1:] if first & set(v))
+    return shared * 2 >= len(values) - 1
+
+
+def tables_of(name: str, value: Any) -> tuple[tuple[Table, ...], str]:
+    """Describe a whole JSON value; returns (tables, kind)."""
+    if isinstance(value, list):
+        return (_array_table(name, [value]),), "json"
+    if isinstance(value, dict):
+        if _is_tinydb(value):
+            out = []
+            for tname, table in value.items():
+                stats = RecordStats()
+                stats.add_many(table.values())
+                out.append(_keyed_table(tname, stats, "tinydb", True))
+            return tuple(out), "tinydb"
+        if _is_map(value):
+            stats = RecordStats()
+            stats.add_many(value.values())
+            digits = all(k.isdigit() for k in value)
+            return (_keyed_table(name, stats, "map", digits),), "json"
+        stats = RecordStats()
+        stats.add(value)
+        return (Table(name=name, rows=1, columns=stats.columns(), layout="document"),), "json"
+    return (), "json"
+
+
+def _array_table(name: str, pieces: Any) -> Table:
+    """Describe a JSON array given as an iterable of lists of elements."""
+    stats = RecordStats()
+    layout = None
+    for piece in pieces:
+        if not piece:
+            continue
+        if layout is None:
+            first = piece[0]
+            layout = "records" if type(first) is dict else "rows"
+        if layout == "records":
+            if all(type(e) is dict for e in piece):
+                stats.add_many(piece)
+            else:
+                for e in piece:
+                    stats.add(e if type(e) is dict else {"value": e})
+        else:
+            for e in piece:
+                if type(e) is list:
+                    stats.add_row(e)
+                else:
+                    stats.add(e if type(e) is dict else {"value": e})
+    return Table(name=name, rows=stats.rows, columns=stats.columns(), layout=layout or "records")
+
+
+def _head(f: IO[bytes]) -> tuple[bytes, str]:
+    buf = f.read(CHUNK)
+    enc = "utf-8"
+    if buf.startswith(b"\xef\xbb\xbf"):
+        buf = buf[3:]
+        enc = "utf-8-sig"
+    return buf[_skip_ws(buf, 0) :], enc
+
+
+def read_json(path: Path, rel: str, size: int) -> Store:
+    """Describe a JSON file: an array, an id→record map, a TinyDB file or one document."""
+    name = display(path.stem)
+    problems: list[Problem] = []
+    with open(path, "rb") as f:
+        buf, enc = _head(f)
+        if not buf:
+            return Store(
+                rel,
+                "json",
+                size,
+                encoding=enc,
+                problems=(Problem(rel, f"{rel}: empty JSON file; nothing to analyse", "warning"),),
+            )
+        opener = buf[:1]
+        try:
+            if opener == b"[":
+                j = _skip_ws(buf, 1)
+                element = buf[j : j + 1] if buf[j : j + 1] in (b"{", b"[") else b""
+                if not element:
+                    raise _Fallback
+                cutter = _Cutter(f, b"[", element)
+                table = _array_table(name, cutter.pieces(buf[1:]))
+                tables: tuple[Table, ...] = (table,)
+                kind = "json"
+            elif opener == b"{" and size > SMALL:
+                cutter = _Cutter(f, b"{", b'"')
+                stats = RecordStats()
+                digits = True
+                for piece in cutter.pieces(buf[1:]):
+                    if not all(type(v) is dict for v in piece.values()):
+                        raise _Fallback
+                    digits = digits and all(k.isdigit() for k in piece)
+                    stats.add_many(piece.values())
+                tables = (_keyed_table(name, stats, "map", digits),)
+                kind = "json"
+            else:
+                raise _Fallback
+            if cutter.nan:
+                problems.append(_nan_problem(rel))
+        except _Fallback:
+            if size <= SMALL:
+                value, problems = _load_tolerant(path, rel)
+                tables, kind = tables_of(name, value) if value is not None else ((), "json")
+            else:
+                tables, kind, problems = _stream_ijson(path, rel, name)
+    return Store(rel, kind, size, tables=tables, problems=tuple(problems), encoding=enc)
+
+
+def _nan_problem(rel: str) -> Problem:
+    return Problem(
+        rel,
+        f"{rel}: non-standard NaN/Infinity values (not JSON); they were read as real numbers, "
+        "but other tools will reject the file — write null instead",
+        "warning",
+    )
+
+
+def _load_tolerant(path: Path, rel: str) -> tuple[Any, list[Problem]]:
+    """Read a small JSON file whole, saying what is wrong and keeping what can be read."""
+    problems: list[Problem] = []
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return orjson.loads(raw), problems
+    except orjson.JSONDecodeError as exc:
+        first_error = str(exc)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", "replace")
+        problems.append(
+            Problem(
+                rel,
+                f"{rel}: not valid UTF-8 (first bad byte at offset {exc.start}); the bad bytes "
+                "were read as U+FFFD — re-save the file as UTF-8",
+                "warning",
+            )
+        )
+    if "recursion limit" in first_error:
+        problems.append(_too_deep(rel))
+        return None, problems
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        problems.append(_too_deep(rel))
+        return None, problems
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            value, _end = json.JSONDecoder().raw_decode(text, _skip_text_ws(text))
+            problems.append(
+                Problem(
+                    rel,
+                    f"{rel}: unexpected data after the JSON value (line {exc.lineno}, column "
+                    f"{exc.colno}); the value before it was analysed — remove the trailing "
+                    "data",
+                    line=exc.lineno,
+                )
+            )
+            return value, problems
+        problems.append(
+            Problem(
+                rel,
+                f"{rel}: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
+                "fix the file or exclude it",
+                line=exc.lineno,
+            )
+        )
+        return None, problems
+    if _NAN.search(raw):
+        problems.append(_nan_problem(rel))
+    return value, problems
+
+
+def _skip_text_ws(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+def _too_deep(rel: str) -> Problem:
+    return Problem(
+        rel,
+        f"{rel}: nested too deeply to read (more than 1,000 levels of arrays/objects); "
+        "flatten the data or exclude the file",
+    )
+
+
+def _stream_ijson(path: Path, rel: str, name: str) -> tuple[tuple[Table, ...], str, list[Problem]]:
+    """Slow but general streaming path for big files the fast cutter cannot handle."""
+    problems: list[Problem] = []
+    stats = RecordStats()
+    with open(path, "rb") as f:
+        buf, _enc = _head(f)
+        f.seek(0)
+        if f.read(3) != b"\xef\xbb\xbf":
+            f.seek(0)
+        is_array = buf[:1] == b"["
+        layout = "records"
+        digits = True
+        try:
+            if is_array:
+                for e in ijson.items(f, "item", use_float=True):
+                    if type(e) is list:
+                        layout = "rows"
+                        stats.add_row(e)
+                    else:
+                        stats.add(e if type(e) is dict else {"value": e})
+            else:
+                layout = "map"
+                for k, v in ijson.kvitems(f, "", use_float=True):
+                    digits = digits and k.isdigit()
+                    stats.add(v if type(v) is dict else {"value": v})
+        except (ijson.JSONError, ValueError, RecursionError) as exc:
+            problems.append(
+                Problem(
+                    rel,
+                    f"{rel}: invalid JSON after {stats.rows} records ({exc}); the records "
+                    "before it were analysed — fix the file or exclude it",
+                )
+            )
+    if layout == "map":
+        return (_keyed_table(name, stats, "map", digits),), "json", problems
+    return (Table(name, stats.rows, stats.columns(), layout=layout),), "json", problems
+
+
+def read_jsonl(path: Path, rel: str, size: int) -> Store:
+    """Describe a JSONL/NDJSON file; bad lines are reported by number and skipped."""
+    stats = RecordStats()
+    bad: list[int] = []
+    lines_done = 0
+    enc = "utf-8"
+    with open(path, "rb") as f:
+        if f.read(3) == b"\xef\xbb\xbf":
+            enc = "utf-8-sig"
+        else:
+            f.seek(0)
+        while True:
+            before = stats.rows
+            try:
+                stats.add_many(map(orjson.loads, f))
+                lines_done += stats.rows - before
+                break
+            except (orjson.JSONDecodeError, AttributeError, TypeError):
+                lines_done += stats.rows - before + 1
+                bad.append(lines_done)
+    problems: list[Problem] = []
+    if bad:
+        problems = _second_look(path, rel, bad, stats)
+    return Store(
+        rel,
+        "jsonl",
+        size,
+        tables=(Table(display(path.stem), stats.rows, stats.columns(), layout="lines"),),
+        problems=tuple(problems),
+        encoding=enc,
+    )
+
+
+def _second_look(path: Path, rel: str, bad: list[int], stats: RecordStats) -> list[Problem]:
+    """Re-read the lines the fast pass rejected: blank lines, NaN, arrays, broken JSON."""
+    wanted = set(bad)
+    errors: list[tuple[int, str]] = []
+    nan = False
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            if lineno not in wanted:
+                continue
+            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                errors.append((lineno, "not valid UTF-8"))
+                continue
+            except (json.JSONDecodeError, RecursionError) as exc:
+                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                errors.append((lineno, f"invalid JSON: {msg}"))
+                continue
+            if _NAN.search(line):
+                nan = True
+            if type(value) is dict:
+                stats.add(value)
+            elif type(value) is list:
+                stats.add_row(value)
+            else:
+                stats.add({"value": value})
+    problems = [
+        Problem(
+            rel,
+            f"{rel}: line {n}: {msg}; the line was skipped — fix or remove it",
+            line=n,
+        )
+        for n, msg in errors[:MAX_LINE_PROBLEMS]
+    ]
+    if len(errors) > MAX_LINE_PROBLEMS:
+        problems.append(
+            Problem(
+                rel,
+                f"{rel}: {len(errors)} unreadable lines in all (first at line {errors[0][0]}); "
+                "they were skipped",
+            )
+        )
+    if nan:
+        problems.append(_nan_problem(rel))
+    return problems

@@ -1,0 +1,308 @@
+"""Streaming field inference for record sets (JSON, JSONL, CSV, TinyDB).
+
+Records are fed one at a time; memory holds one counter per field and per distinct record
+*shape* (the tuple of keys and value types), never the values themselves. Counting shapes
+instead of fields keeps the per-record cost to a few C-level tuple builds and one dict update,
+which matters because a JSON file may hold millions of records.
+
+>>> stats = RecordStats()
+>>> for rec in ({"id": 1, "name": "a"}, {"id": 2, "name": None, "tags": [{"k": 1}]}):
+...     stats.add(rec)
+>>> cols = stats.columns()
+>>> [(c.name, c.type, c.present, c.nullable) for c in cols]
+[('id', 'integer', 2, False), ('name', 'text', 2, True), ('tags', 'array', 1, True)]
+>>> cols[2].fields[0].name
+'k'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from dbfold.model import Column
+
+#: How deep nested objects are described in ``Column.fields``; deeper objects stay "object".
+MAX_DEPTH = 4
+#: Distinct shapes kept before they are folded into the per-field counters.
+MAX_SHAPES = 4096
+#: Values per field examined for value-based hints (timestamps, UUIDs).
+HINT_SAMPLE = 200
+
+NULL, BOOLEAN, INTEGER, REAL, TEXT, OBJECT, ARRAY = range(7)
+TYPE_NAMES = ("null", "boolean", "integer", "real", "text", "object", "array")
+_CODE: dict[type, int] = {
+    type(None): NULL,
+    bool: BOOLEAN,
+    int: INTEGER,
+    float: REAL,
+    str: TEXT,
+    dict: OBJECT,
+    list: ARRAY,
+    tuple: ARRAY,
+}
+
+_ISO_TS = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\Z"
+)
+_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\Z"
+)
+_TS_NAME = re.compile(
+    r"(?:^|_)(?:at|on|time|date|ts|timestamp|datetime|created|updated|modified|deleted)$"
+    r"|(?:At|Time|Date|Ts|Timestamp)$|^(?:time|date|ts|timestamp|datetime|when)",
+    re.IGNORECASE,
+)
+_ID_NAME = re.compile(r"^(?:id|_id|uuid|guid|pk|key)$|_id$|_uuid$|[a-z]Id$", re.IGNORECASE)
+
+
+def looks_like_timestamp_name(name: str) -> bool:
+    """True for field names such as ``created_at``, ``ts``, ``date`` or ``updatedAt``."""
+    return bool(_TS_NAME.search(name))
+
+
+def is_iso_timestamp(text: str) -> bool:
+    """True for ISO-8601 dates and date-times (``2024-01-02``, ``2024-01-02T10:00:00Z``)."""
+    return bool(_ISO_TS.match(text))
+
+
+def _is_epoch(value: int | float) -> bool:
+    # Seconds from 2001 to 2100, or the same in milliseconds.
+    return 1e9 <= value < 4.2e9 or 1e12 <= value < 4.2e12
+
+
+class _Field:
+    """Counters of one field; ``children``/``items`` describe nested objects."""
+
+    __slots__ = ("children", "counts", "first", "items", "name", "present", "sample_ok", "sampled")
+
+    def __init__(self, name: str, first: int) -> None:
+        self.name = name
+        self.first = first
+        self.present = 0
+        self.counts = [0] * 7
+        self.children: RecordStats | None = None
+        self.items: RecordStats | None = None
+        self.sampled = 0
+        self.sample_ok = {"timestamp": 0, "uuid": 0}
+
+
+class _Shape:
+    __slots__ = ("count", "nested", "sample")
+
+    def __init__(self, nested: tuple[int, ...], sample: tuple[int, ...]) -> None:
+        self.count = 0
+        self.nested = nested  # positions of object/array values
+        self.sample = sample  # positions whose values feed value-based hints
+
+
+class RecordStats:
+    """Field statistics over a stream of records (dicts) or rows (lists).
+
+    Args:
+        depth: nesting depth of these records (0 for top-level records).
+    """
+
+    def __init__(self, depth: int = 0) -> None:
+        self.depth = depth
+        self.rows = 0
+        self._fields: dict[str, _Field] = {}
+        self._shapes: dict[tuple[tuple[Any, ...], tuple[type, ...]], _Shape] = {}
+
+    # -- feeding -------------------------------------------------------------------------
+    def add(self, rec: dict[str, Any]) -> None:
+        """Count one record (a JSON object)."""
+        vals = tuple(rec.values())
+        sig = (tuple(rec), tuple(map(type, vals)))
+        shape = self._shapes.get(sig)
+        if shape is None:
+            shape = self._new_shape(sig)
+        self.rows += 1
+        shape.count += 1
+        if shape.nested:
+            self._nested(sig[0], vals, shape.nested)
+        if shape.sample:
+            self._sample(shape, sig[0], vals)
+
+    def add_many(self, recs: Iterable[dict[str, Any]]) -> None:
+        """Count many records; same as calling :meth:`add` for each, a little faster."""
+        shapes = self._shapes
+        get = shapes.get
+        n = 0
+        try:
+            for rec in recs:
+                n += 1
+                vals = tuple(rec.values())
+                sig = (tuple(rec), tuple(map(type, vals)))
+                shape = get(sig)
+                if shape is None:
+                    self.rows += n - 1
+                    n = 1
+                    shape = self._new_shape(sig)
+                shape.count += 1
+                if shape.nested:
+                    self._nested(sig[0], vals, shape.nested)
+                if shape.sample:
+                    self._sample(shape, sig[0], vals)
+        finally:
+            self.rows += n
+
+    def add_row(self, row: Sequence[Any]) -> None:
+        """Count one positional row (a JSON array); fields are ``col_1``, ``col_2`` …"""
+        self.add({f"col_{i}": v for i, v in enumerate(row, 1)})
+
+    # -- internals -----------------------------------------------------------------------
+    def _new_shape(self, sig: tuple[tuple[Any, ...], tuple[type, ...]]) -> _Shape:
+        if len(self._shapes) >= MAX_SHAPES:
+            self._fold()
+        keys, types = sig
+        fields = self._fields
+        nested: list[int] = []
+        sample: list[int] = []
+        for i, (k, t) in enumerate(zip(keys, types, strict=True)):
+            f = fields.get(k)
+            if f is None:
+                f = fields[k] = _Field(str(k), self.rows)
+            code = _CODE.get(t, TEXT)
+            if code >= OBJECT:
+                nested.append(i)
+            elif code in (TEXT, INTEGER, REAL) and f.sampled < HINT_SAMPLE:
+                sample.append(i)
+        shape = _Shape(tuple(nested), tuple(sample))
+        self._shapes[sig] = shape
+        return shape
+
+    def _fold(self) -> None:
+        """Move shape counts into the per-field counters and forget the shapes."""
+        fields = self._fields
+        for (keys, types), shape in self._shapes.items():
+            c = shape.count
+            if not c:
+                continue
+            for k, t in zip(keys, types, strict=True):
+                f = fields[k]
+                f.present += c
+                f.counts[_CODE.get(t, TEXT)] += c
+        self._shapes.clear()
+
+    def _nested(self, keys: tuple[Any, ...], vals: tuple[Any, ...], pos: tuple[int, ...]) -> None:
+        if self.depth >= MAX_DEPTH:
+            return
+        fields = self._fields
+        for i in pos:
+            v = vals[i]
+            f = fields[keys[i]]
+            if type(v) is dict:
+                if f.children is None:
+                    f.children = RecordStats(self.depth + 1)
+                f.children.add(v)
+            elif v:
+                items = f.items
+                for e in v:
+                    if type(e) is dict:
+                        if items is None:
+                            items = f.items = RecordStats(self.depth + 1)
+                        items.add(e)
+
+    def _sample(self, shape: _Shape, keys: tuple[Any, ...], vals: tuple[Any, ...]) -> None:
+        fields = self._fields
+        busy = False
+        for i in shape.sample:
+            f = fields[keys[i]]
+            if f.sampled >= HINT_SAMPLE:
+                continue
+            busy = True
+            f.sampled += 1
+            v = vals[i]
+            if type(v) is str:
+                if _ISO_TS.match(v):
+                    f.sample_ok["timestamp"] += 1
+                elif _UUID.match(v):
+                    f.sample_ok["uuid"] += 1
+            elif type(v) is not bool and _is_epoch(v):
+                f.sample_ok["timestamp"] += 1
+        if not busy:
+            shape.sample = ()
+
+    # -- results -------------------------------------------------------------------------
+    def columns(self) -> tuple[Column, ...]:
+        """Describe every field seen, in order of first appearance."""
+        self._fold()
+        late_after = max(100, self.rows // 100)
+        return tuple(self._column(f, late_after) for f in self._fields.values())
+
+    def _column(self, f: _Field, late_after: int) -> Column:
+        counts = f.counts
+        observed = {TYPE_NAMES[i]: n for i, n in enumerate(counts) if n}
+        kinds = [i for i in range(1, 7) if counts[i]]
+        hints: list[str] = []
+        if not kinds:
+            typ = "text"
+            hints.append("all_null")
+        elif len(kinds) == 1:
+            typ = TYPE_NAMES[kinds[0]]
+        elif kinds == [INTEGER, REAL]:
+            typ = "real"
+        else:
+            typ = "mixed"
+            hints.append("mixed_types")
+        nonnull = f.present - counts[NULL]
+        sampled = f.sampled
+        if typ in ("integer", "text") and (
+            _ID_NAME.search(f.name) or (sampled and f.sample_ok["uuid"] == sampled)
+        ):
+            hints.insert(0, "id")
+        if (
+            typ in ("text", "integer", "real")
+            and sampled
+            and f.sample_ok["timestamp"] == sampled
+            and (typ == "text" or looks_like_timestamp_name(f.name))
+        ):
+            hints.append("timestamp")
+        if f.first >= late_after:
+            hints.append("late")
+        sub: tuple[Column, ...] = ()
+        if f.children is not None and nonnull:
+            sub = f.children.columns()
+        elif f.items is not None:
+            sub = f.items.columns()
+        return Column(
+            name=f.name,
+            type=typ,
+            nullable=f.present < self.rows or counts[NULL] > 0,
+            present=f.present,
+            observed=observed,
+            fields=sub,
+            hints=tuple(hints),
+        )
+
+
+def infer_text(value: str) -> Any:
+    """Type a CSV cell: '' → None, integers, reals, true/false; anything else stays text.
+
+    >>> [infer_text(v) for v in ("", "12", "-3.5", "true", "x", "1e3", "007")]
+    [None, 12, -3.5, True, 'x', 1000.0, '007']
+    """
+    if not value:
+        return None
+    c = value[0]
+    if c.isdigit() or c in "-+.":
+        if value.isdigit():
+            # Leading zeros mean a code (zip, phone), not a number.
+            if len(value) > 1 and c == "0":
+                return value
+            return int(value)
+        try:
+            if value[1:].isdigit() and c in "-+":
+                return int(value)
+            f = float(value)
+        except ValueError:
+            return value
+        if f != f or f in (float("inf"), float("-inf")):
+            return value
+        return f
+    low = value.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    return value
