@@ -1,0 +1,569 @@
+"""``UnifiedDatabase``: the base class a project's database subclasses.
+
+A subclass declares its schema and version; opening it creates or migrates the database
+(with a backup first), and then offers a small data API, nestable transactions, JSON
+columns, soft deletes and an operation log::
+
+    class ProjectDatabase(UnifiedDatabase):
+        SCHEMA_VERSION = "1.0.0"
+
+        def get_schema(self) -> str:
+            return "CREATE TABLE metrics (id INTEGER PRIMARY KEY, name TEXT, data JSON);"
+
+    with ProjectDatabase("data/unified.db") as db:
+        with db.operation("import", source="metrics.csv") as op:
+            db.insert("metrics", name="speed", data={"value": 3})
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+from dbfold.errors import RuntimeDatabaseError, SchemaError
+from dbfold.runtime.backend import Backend, SqliteBackend, open_backend, quote_ident
+from dbfold.runtime.connections import ConnectionPool, acquire, retry_busy
+from dbfold.runtime.data import DataMixin, Params
+from dbfold.runtime.jsoncols import Result, Row, TableInfo, decode_rows, encode_params, is_json_type
+from dbfold.runtime.operations import (
+    OPERATIONS_DDL,
+    Operation,
+    OperationLog,
+    OperationRecord,
+    OperationStats,
+)
+from dbfold.runtime.schema import desired_snapshot, plan_changes, read_snapshot
+from dbfold.runtime.sqltext import parse_create_table, split_statements
+from dbfold.runtime.timeutil import stamp
+from dbfold.runtime.versions import (
+    HISTORY_DDL,
+    Migration,
+    MigrationResult,
+    Migrator,
+    SchemaSpec,
+    recorded_version,
+)
+
+_DDL = re.compile(r"^\s*(create|alter|drop)\b", re.IGNORECASE)
+
+
+class UnifiedDatabase(DataMixin):
+    """One unified database: connections, schema versions, data API, operation log.
+
+    Args:
+        target: A path, ``sqlite:///relative.db`` or ``sqlite:////absolute.db``; default
+            ``data/unified.db``. Parent folders are created.
+        backup_dir: Where migration backups go; default ``.dbfold/backups`` beside the target.
+        max_connections: At most this many connections (one per thread) at once; further
+            threads wait for one to be released.
+        busy_timeout: Seconds to wait for other writers (or a free connection) before
+            failing with :class:`~dbfold.runtime.exceptions.DatabaseBusyError`.
+
+    Raises:
+        TargetError: Unknown scheme, PostgreSQL (not yet supported), unusable folder, or a
+            file that is not a SQLite database.
+        SchemaError: ``get_schema()`` is malformed or cannot be applied.
+        SchemaVersionError: The database is newer than ``SCHEMA_VERSION``.
+        DataLossError: The new schema would drop data and ``ALLOW_DESTRUCTIVE`` is False.
+    """
+
+    #: The schema version this code expects; ``None`` leaves user tables alone.
+    SCHEMA_VERSION: ClassVar[str | None] = None
+    #: Allow migrations that drop tables or columns holding data.
+    ALLOW_DESTRUCTIVE: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        target: str | Path | None = None,
+        *,
+        backup_dir: str | Path | None = None,
+        max_connections: int = 16,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        self._backend: Backend = open_backend(target, busy_timeout)
+        self._backend.prepare()
+        self._timeout = busy_timeout
+        self._pool = ConnectionPool(self._backend, max_connections, busy_timeout)
+        self._errors = self._backend.errors
+        self._tables: dict[str, TableInfo] = {}
+        self._json_names: dict[str, bool] | None = None
+        self._ops = OperationLog(self._pool, self._write, self._read, self.location)
+        self.backup_dir = (
+            Path(backup_dir) if backup_dir is not None else self.path.parent / ".dbfold" / "backups"
+        )
+        #: What opening did to the schema (``None``: it was already current).
+        self.last_migration: MigrationResult | None = None
+        try:
+            self._open_schema()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        """Where the database is (a path for SQLite), as used in messages."""
+        return self._backend.location
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        if isinstance(self._backend, SqliteBackend):
+            return self._backend.path
+        raise RuntimeDatabaseError(f"{self.location} is not a file database")
+
+    def _open_schema(self) -> None:
+        owner = type(self).__name__
+        if self.SCHEMA_VERSION is None and type(self).get_schema is not UnifiedDatabase.get_schema:
+            raise SchemaError(
+                f"{owner} defines get_schema() but no SCHEMA_VERSION; set SCHEMA_VERSION = '1.0.0'"
+            )
+        spec = SchemaSpec(
+            owner=owner,
+            version=self.SCHEMA_VERSION,
+            schema=self.get_schema,
+            migrations=self.get_migrations,
+            allow_destructive=self.allow_destructive(),
+            builtin_ddl=(HISTORY_DDL, OPERATIONS_DDL),
+        )
+        migrator = Migrator(self._backend, self._pool, spec, self.backup_dir, self._timeout)
+        if migrator.needed():
+            self.last_migration = migrator.run(self)
+            self._invalidate()
+
+    def close(self) -> None:
+        """Close every connection. Using the object afterwards raises RuntimeDatabaseError."""
+        self._pool.close()
+
+    def release(self) -> None:
+        """Return this thread's connection to the pool (for threads that are done)."""
+        self._pool.release()
+
+    def connection(self) -> Any:
+        """This thread's raw driver connection (autocommit; prefer :meth:`transaction`)."""
+        return self._pool.read_conn()
+
+    def __enter__(self) -> UnifiedDatabase:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r})"
+
+    # -- what subclasses declare --------------------------------------------------------
+
+    def get_schema(self) -> str:
+        """The full desired schema as SQL (CREATE TABLE/INDEX/VIEW/TRIGGER statements)."""
+        return ""
+
+    def get_migrations(self) -> Mapping[str, Migration]:
+        """Explicit steps per version: ``{"1.1.0": "UPDATE …"}`` or ``{"1.1.0": callable}``.
+
+        Every migration newer than the recorded version and not newer than
+        ``SCHEMA_VERSION`` runs in version order before the automatic reconcile, in the same
+        transaction. A callable receives this database object; use ``db.execute`` etc.
+        """
+        return {}
+
+    def get_adapters(self) -> dict[str, type[Any]]:
+        """Legacy adapters by name (see ``dbfold.adapters``); none by default."""
+        return {}
+
+    def allow_destructive(self) -> bool:
+        """Whether migrations may drop data; returns ``ALLOW_DESTRUCTIVE`` by default."""
+        return self.ALLOW_DESTRUCTIVE
+
+    # -- core statements ----------------------------------------------------------------
+
+    def _write(self, sql: str, params: Params | Callable[[], Params]) -> Any:
+        # The hot path: one thread-local lookup, one lock, one statement on the writer.
+        # ``params`` may be a callable, evaluated while holding the lock: with the GIL,
+        # keeping a writer's Python work inside its turn avoids a thread switch per
+        # statement, which is what keeps 8 threads as fast as one.
+        st = self._pool.state()
+        if st.depth:
+            try:
+                return st.tx.execute(sql, params() if callable(params) else params)
+            except self._errors as exc:
+                raise self._backend.wrap(exc, _action(sql)) from exc
+        lock = self._pool.write_lock
+        if not lock.acquire(timeout=self._timeout):
+            acquire(lock, 0, self.location)  # raises DatabaseBusyError with the message
+        try:
+            values = params() if callable(params) else params
+            conn = self._pool.writer()
+            try:
+                return conn.execute(sql, values)
+            except self._errors as exc:
+                if not self._backend.is_busy(exc):
+                    raise self._backend.wrap(exc, _action(sql)) from exc
+                return retry_busy(
+                    self._backend, _action(sql), lambda: conn.execute(sql, values), self._timeout
+                )
+        finally:
+            lock.release()
+
+    def _write_rows(self, sql: str, params: Params) -> Result:
+        """Like :meth:`_write`, but fetch any rows while still holding the lock.
+
+        The writer connection is shared: a cursor left half-read would keep a statement
+        open on it after the lock is released.
+        """
+        lock = self._pool.write_lock  # re-entrant: _write takes it again
+        acquire(lock, self._timeout, self.location)
+        try:
+            cursor = self._write(sql, params)
+            try:
+                rows = cursor.fetchall() if cursor.description else []
+            except self._errors as exc:
+                raise self._backend.wrap(exc, _action(sql)) from exc
+            return Result(cursor.rowcount, cursor.lastrowid, rows, cursor.description)
+        finally:
+            lock.release()
+
+    def _select(self, sql: str, params: Params) -> tuple[list[str], list[tuple[Any, ...]]]:
+        conn = self._pool.read_conn()
+        try:
+            cursor = conn.execute(sql, params)
+            rows = cursor.fetchall()
+        except self._errors as exc:
+            if not self._backend.is_busy(exc):
+                raise self._backend.wrap(exc, _action(sql)) from exc
+
+            def again() -> Any:
+                return conn.execute(sql, params)
+
+            cursor = retry_busy(self._backend, _action(sql), again, self._timeout)
+            rows = cursor.fetchall()
+        names = [d[0] for d in cursor.description or ()]
+        return names, rows
+
+    def _read(self, sql: str, params: Params) -> list[tuple[Any, ...]]:
+        return self._select(sql, params)[1]
+
+    def execute(self, sql: str, params: Params | Mapping[str, Any] = ()) -> Result:
+        """Run one statement (any kind) under the write lock.
+
+        Dicts and lists among the parameters are bound as JSON text.
+
+        Args:
+            sql: One SQL statement with ``?`` (or ``:name``) placeholders.
+            params: A sequence (or mapping) of values.
+
+        Returns:
+            A cursor-like result: ``rowcount``, ``lastrowid``, ``fetchone()``, ``fetchall()``
+            (rows are read at once, while the write lock is held).
+        """
+        result = self._write_rows(sql, encode_params(params))
+        if _DDL.match(sql):
+            self._invalidate()
+        return result
+
+    def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> int:
+        """Run one statement for many parameter sets in one transaction; returns rowcount."""
+        with self.transaction():
+            st = self._pool.state()
+            try:
+                count: int = st.tx.executemany(
+                    sql, (encode_params(p) for p in seq_of_params)
+                ).rowcount
+            except self._errors as exc:
+                raise self._backend.wrap(exc, _action(sql)) from exc
+        return count
+
+    def executescript(self, script: str) -> None:
+        """Run several statements in one transaction (all or nothing)."""
+        with self.transaction():
+            for statement in split_statements(script):
+                self._write(statement, ())
+        self._invalidate()
+
+    def query(
+        self, sql: str, params: Params | Mapping[str, Any] = (), *, decode_json: bool = True
+    ) -> list[Row]:
+        """Run a query and return every row as a :class:`Row` (by index and by name).
+
+        Columns declared ``JSON`` come back decoded. For an arbitrary query the column is
+        recognized by its result name: a name that is a JSON column in every table having
+        it is decoded (pass ``decode_json=False`` to get raw text). Filter on JSON fields
+        with SQLite's JSON functions::
+
+            db.query("SELECT * FROM events WHERE json_extract(data, '$.user') = ?", ("ann",))
+
+        Args:
+            sql: A SELECT (or any statement returning rows).
+            params: Placeholder values.
+            decode_json: Decode JSON columns (default True).
+        """
+        names, rows = self._select(sql, encode_params(params))
+        positions: list[int] = []
+        if decode_json and rows:
+            known = self._json_column_names()
+            positions = [pos for pos, name in enumerate(names) if known.get(name.lower())]
+        return decode_rows(names, rows, positions)
+
+    def query_one(self, sql: str, params: Params | Mapping[str, Any] = ()) -> Row | None:
+        """The first row of a query, or ``None``."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Params | Mapping[str, Any] = ()) -> Any:
+        """The first column of the first row, or ``None`` when there is no row."""
+        rows = self._read(sql, encode_params(params))
+        return rows[0][0] if rows else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnifiedDatabase]:
+        """Group writes atomically; nested blocks become savepoints.
+
+        The outermost block takes the write lock at once (``BEGIN IMMEDIATE``), so it never
+        fails half-way with "database is locked". An exception rolls back the innermost block
+        and propagates.
+        """
+        st = self._pool.state()
+        if st.depth:
+            conn = st.tx
+            name = quote_ident(f"dbfold_sp_{st.depth}")
+            self._run(conn, f"SAVEPOINT {name}")
+            st.depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._run(conn, f"ROLLBACK TO {name}")
+                self._run(conn, f"RELEASE {name}")
+                raise
+            else:
+                self._run(conn, f"RELEASE {name}")
+            finally:
+                st.depth -= 1
+            return
+        lock = self._pool.write_lock
+        acquire(lock, self._timeout, self.location)
+        try:
+            conn = self._pool.writer()
+            retry_busy(
+                self._backend,
+                "begin a transaction",
+                lambda: conn.execute(self._backend.begin_write),
+                self._timeout,
+            )
+            st.depth, st.tx = 1, conn
+            try:
+                yield self
+            except BaseException:
+                if conn.in_transaction:
+                    self._run(conn, "ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except self._errors as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise self._backend.wrap(exc, "commit") from exc
+        finally:
+            st.depth, st.tx = 0, None
+            lock.release()
+
+    def _run(self, conn: Any, sql: str) -> None:
+        try:
+            conn.execute(sql)
+        except self._errors as exc:
+            raise self._backend.wrap(exc, sql) from exc
+
+    # -- table metadata -----------------------------------------------------------------
+
+    def _invalidate(self) -> None:
+        self._tables = {}
+        self._json_names = None
+
+    def table_info(self, table: str) -> TableInfo:
+        """Describe a table or view: columns, JSON columns, key column, soft deletes.
+
+        Raises:
+            RuntimeDatabaseError: If there is no such table.
+        """
+        info = self._tables.get(table.lower())
+        if info is not None:
+            return info
+        rows = self._read(f"PRAGMA table_xinfo({quote_ident(table)})", ())
+        if not rows:
+            raise RuntimeDatabaseError(
+                f"{self.location}: no table {table!r}; check the name or add it to get_schema()"
+            )
+        master = self._read(
+            "SELECT name, type, sql FROM sqlite_master WHERE name = ? COLLATE NOCASE", (table,)
+        )
+        name, kind, sql = master[0] if master else (table, "table", None)
+        parsed = parse_create_table(sql) if kind == "table" and sql else None
+        keys = sorted((r[5], r[1]) for r in rows if r[5])
+        columns = tuple(str(r[1]) for r in rows)
+        info = TableInfo(
+            name=str(name),
+            columns=columns,
+            json_columns=frozenset(str(r[1]).lower() for r in rows if is_json_type(r[2] or "")),
+            primary_key=keys[0][1] if len(keys) == 1 else None,
+            soft_delete="deleted_at" in (c.lower() for c in columns),
+            has_rowid=kind == "table" and not (parsed is not None and parsed.without_rowid),
+        )
+        self._tables[table.lower()] = info
+        return info
+
+    def _json_column_names(self) -> dict[str, bool]:
+        known = self._json_names
+        if known is None:
+            known = {}
+            for (name,) in self._read(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')", ()
+            ):
+                info = self.table_info(name)
+                for col in info.columns:
+                    key = col.lower()
+                    is_json = key in info.json_columns
+                    known[key] = known.get(key, is_json) and is_json
+            self._json_names = known
+        return known
+
+    # -- schema -------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> str | None:
+        """The version recorded in the database (``None`` if unversioned)."""
+        try:
+            return recorded_version(self._pool.read_conn())
+        except self._errors as exc:
+            raise self._backend.wrap(exc, "read the schema version") from exc
+
+    def schema_history(self) -> list[Row]:
+        """Every recorded schema version, oldest first."""
+        return self.query("SELECT * FROM dbfold_schema_history ORDER BY id")
+
+    def plan_schema_changes(self) -> list[str]:
+        """Dry run: what reconciling the live schema with ``get_schema()`` would do now."""
+        want = desired_snapshot(self.get_schema(), f"{type(self).__name__}.get_schema()")
+        conn = self._pool.read_conn()
+        return plan_changes(conn, read_snapshot(conn), want).describe()
+
+    def backup(self, destination: str | Path | None = None) -> Path:
+        """Write a consistent copy of the database (online; writers keep going).
+
+        Args:
+            destination: The file to write; default a timestamped file in ``backup_dir``.
+
+        Returns:
+            The backup's path.
+        """
+        path = (
+            Path(destination)
+            if destination is not None
+            else self.backup_dir / f"{self.path.stem}-{stamp()}{self.path.suffix or '.db'}"
+        )
+        try:
+            self._backend.backup(path)
+        except (OSError, *self._errors) as exc:  # type: ignore[misc]
+            raise RuntimeDatabaseError(
+                f"{self.location}: backup to {path} failed ({exc}); choose another destination"
+            ) from exc
+        return path
+
+    # -- operations ---------------------------------------------------------------------
+
+    def start_operation(
+        self, kind: str, /, *, parent_id: int | None = None, **metadata: Any
+    ) -> Operation:
+        """Record the start of a piece of work and return its context.
+
+        Args:
+            kind: What kind of work (``"migrate"``, ``"enhance"`` …).
+            parent_id: The enclosing operation; default the innermost open
+                ``with db.operation(…)`` block of this thread.
+            **metadata: Stored as JSON with the operation.
+
+        Returns:
+            The running operation; ``.operation_id`` identifies it.
+        """
+        return self._ops.start(kind, parent_id, metadata)
+
+    def complete_operation(self, operation_id: int, /, **result: Any) -> None:
+        """Mark an operation completed, storing ``result``.
+
+        Raises:
+            OperationError: Unknown id, or the operation already finished.
+        """
+        self._ops.finish(operation_id, "completed", result, None)
+
+    def fail_operation(self, operation_id: int, error: BaseException | str, /) -> None:
+        """Mark an operation failed with an error message or exception.
+
+        Raises:
+            OperationError: Unknown id, or the operation already finished.
+        """
+        self._ops.finish(operation_id, "failed", None, error)
+
+    def operation(self, kind: str, /, **metadata: Any) -> Operation:
+        """Start an operation for a ``with`` block: completed on exit, failed on exception.
+
+        The exception is recorded (with the duration) and re-raised. Operations started in
+        the block record this one as their parent.
+        """
+        return self._ops.start(kind, None, metadata)
+
+    def checkpoint_operation(self, operation_id: int, data: Any, /) -> None:
+        """Store progress (any JSON value) for a running operation."""
+        self._ops.checkpoint(operation_id, data)
+
+    def get_operation(self, operation_id: int, /) -> OperationRecord:
+        """Read one operation. Raises OperationError for an unknown id."""
+        return self._ops.get(operation_id)
+
+    def incomplete_operations(self, kind: str | None = None) -> list[OperationRecord]:
+        """Running and abandoned operations with their last checkpoint, oldest first.
+
+        Operations left running by a process that is gone (same host) are marked abandoned
+        first, so after a crash the returned records say where to resume.
+        """
+        return self._ops.incomplete(kind)
+
+    def resume_operation(self, operation_id: int, /) -> Operation:
+        """Take over an abandoned (or failed) operation; ``.resumed_checkpoint`` holds its
+        last checkpoint."""
+        return self._ops.resume(operation_id)
+
+    def mark_abandoned_operations(self) -> int:
+        """Mark running operations of dead processes on this host abandoned; returns count."""
+        return self._ops.mark_abandoned()
+
+    def operation_stats(
+        self, kind: str | None = None, since: datetime | timedelta | None = None
+    ) -> dict[str, OperationStats]:
+        """Per kind: count, completed, failures, running, abandoned, p50/p95 seconds.
+
+        Args:
+            kind: Only this kind.
+            since: Only operations started after this moment (or within this span).
+        """
+        return self._ops.stats(kind, since)
+
+
+#: The name the design documents use for the base class.
+UnifiedDatabaseBase = UnifiedDatabase
+
+
+def _action(sql: str) -> str:
+    text = " ".join(sql.split())
+    return f"statement {text[:70]!r}" if len(text) <= 70 else f"statement {text[:67] + '...'!r}"
+
+
+__all__ = ["UnifiedDatabase", "UnifiedDatabaseBase"]
