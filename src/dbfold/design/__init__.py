@@ -2,6 +2,8 @@
 
 The design is an ordered tuple of small pure rules over one state (see :mod:`.rules`), in
 the manner of sqlglot's optimizer. Rendering and checking are pure functions of the plan.
+:func:`probe_suggestions` is the one step that reads source values (read-only), to check
+likely foreign keys against the data.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dbfold.design.check import check_plan
 from dbfold.design.options import DesignOptions
 from dbfold.design.pipeline import design
+from dbfold.design.probe import probe_suggestions
 from dbfold.design.render_sql import render_sql, summary_line
 from dbfold.design.report import render_report
 
@@ -16,6 +19,7 @@ __all__ = [
     "DesignOptions",
     "check_plan",
     "design",
+    "probe_suggestions",
     "render_report",
     "render_sql",
     "summary_line",

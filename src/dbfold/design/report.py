@@ -101,6 +101,7 @@ def render_report(plan: Plan, analysis: Analysis) -> str:
     other = [e for e in plan.excluded if e.kind != "table"]
     if other:
         out += ["## Not carried over", ""]
+        out += ["What the unified schema leaves out, and why:", ""]
         out += [f"- {e.kind} {_code(e.store)} {_code(e.table)}: {_cell(e.reason)}" for e in other]
         out.append("")
     if plan.decisions:

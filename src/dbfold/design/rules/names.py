@@ -2,7 +2,11 @@
 
 A table keeps its source name where that name is unique; names that clash — compared the way
 SQLite compares them, case-insensitively — are prefixed with the store's stem
-(``tracking_events``, ``metrics_events``). ``naming="prefix"`` prefixes every table. Odd names
+(``tracking_events``, ``metrics_events``). Where the stem would repeat the name (a record set
+named after its file: ``logs/events.jsonl:events``, ``data/costs.db:costs``) or two prefixed
+names would clash again, the store's folder is the prefix instead (``logs_events``,
+``data_costs``); a numbered suffix (``_2``) is the last resort. ``naming="prefix"`` prefixes
+every table the same way. Odd names
 (spaces, quotes, unicode, keywords) are kept and quoted later, unless ``normalize_names`` asks
 for ``snake_case``. Names SQLite or dbfold reserve (``sqlite_*``, ``dbfold_*``) get a
 ``user_`` prefix. Child tables are named ``<parent>__<field>``. Names the user gave in a
@@ -72,6 +76,67 @@ def _column_names(home: Home, state: State, options: DesignOptions) -> Home:
     return replace(home, drafts=drafts)
 
 
+def prefixes(store: str, name: str) -> tuple[str, ...]:
+    """The prefixes a table of ``store`` may take, best first; none repeats ``name``.
+
+    The store's stem, then its folder, then its two innermost folders.
+
+    >>> prefixes("data/tracking.db", "events"), prefixes("logs/events.jsonl", "events")
+    (('tracking', 'data'), ('logs',))
+    >>> prefixes("a/b/x.db", "t"), prefixes("events.jsonl", "events")
+    (('x', 'b', 'a_b'), ())
+    """
+    folders = [f for f in store.split("/")[:-1] if f not in ("", ".")]
+    out = [store_stem(store)]
+    if folders:
+        out.append(folders[-1])
+    if len(folders) > 1:
+        out.append(f"{folders[-2]}_{folders[-1]}")
+    low = name.casefold()
+    return tuple(dict.fromkeys(p for p in out if p.strip() and p.casefold() != low))
+
+
+def _prefixed_names(
+    wanted: dict[int, tuple[str, tuple[str, ...]]], options: DesignOptions
+) -> dict[int, str]:
+    """Pick each table's prefix: the first that does not clash with another prefixed name.
+
+    ``wanted`` maps a home's index to its cleaned name and its :func:`prefixes`. Tables whose
+    prefixed names clash move on to their next prefix together, until none clash or they run
+    out; one that runs out keeps its first choice (or its bare name), and ``unique_name``
+    adds a number later. Deterministic: it depends only on the stores' paths and names.
+    """
+    choice = dict.fromkeys(wanted, 0)
+
+    def current(i: int) -> str | None:
+        base, cands = wanted[i]
+        if choice[i] >= len(cands):
+            return None
+        return f"{_clean(cands[choice[i]], options)}_{base}"
+
+    while True:
+        groups: dict[str, list[int]] = {}
+        for i in wanted:
+            name = current(i)
+            if name is not None:
+                groups.setdefault(name.casefold(), []).append(i)
+        moved = False
+        for group in groups.values():
+            if len(group) > 1:
+                for i in group:
+                    choice[i] += 1
+                moved = True
+        if not moved:
+            break
+    out: dict[int, str] = {}
+    for i, (base, cands) in wanted.items():
+        name = current(i)
+        if name is None:
+            name = f"{_clean(cands[0], options)}_{base}" if cands else base
+        out[i] = name
+    return out
+
+
 def name_tables(state: State, options: DesignOptions) -> State:
     """Give every home its final table name and every field its final column name."""
     top = [h for h in state.homes if h.drafts[0].array is None]
@@ -92,28 +157,38 @@ def name_tables(state: State, options: DesignOptions) -> State:
         elif wanted is not None:
             notes.append(f"table name {wanted!r} from the previous plan clashes; not kept")
     by_key: dict[SourceKey, str] = {}
+    to_prefix: dict[int, tuple[str, tuple[str, ...]]] = {}
     for i, h in enumerate(state.homes):
         if h.drafts[0].array is not None:
             continue
         base = _clean(h.name, options)
-        d = h.drafts[0]
         clash = counts[base.casefold()] > 1 and h.discriminator is None
         if options.naming == "prefix" or clash:
-            base = f"{_clean(store_stem(d.store), options)}_{base}"
-        subject = f"{d.store}:{d.table.name}"
+            to_prefix[i] = (base, prefixes(h.drafts[0].store, base))
+    prefixed = _prefixed_names(to_prefix, options)
+    # Unprefixed names first: a name unique in the sources is never pushed to ``_2`` by a
+    # generated prefixed name that happens to equal it. Decisions still go in source order.
+    top_order = [i for i, h in enumerate(state.homes) if h.drafts[0].array is None]
+    top_order.sort(key=lambda i: i in prefixed)
+    said: dict[int, str] = {}
+    for i in top_order:
+        h = state.homes[i]
+        base = prefixed.get(i) or _clean(h.name, options)
+        clash = counts[_clean(h.name, options).casefold()] > 1 and h.discriminator is None
         if i in names:
             # base, or base_2 … as unique_name makes it: what this rule would name it anyway.
             generated = re.fullmatch(re.escape(base) + r"(_\d+)?", names[i], re.IGNORECASE)
             if not generated:
-                text = f"named {names[i]!r} as in the previous plan"
-                decisions.append(state.decide(RULE, subject, text)[-1])
+                said[i] = f"named {names[i]!r} as in the previous plan"
                 continue
         else:
             names[i] = unique_name(base, taken)
             taken.append(names[i])
         if clash:
-            text = f"table name {h.name!r} is used by several stores: named {names[i]!r}"
-            decisions.append(state.decide(RULE, subject, text)[-1])
+            said[i] = f"table name {h.name!r} is used by several stores: named {names[i]!r}"
+    for i in sorted(said):
+        d = state.homes[i].drafts[0]
+        decisions.append(state.decide(RULE, f"{d.store}:{d.table.name}", said[i])[-1])
     for i, h in enumerate(state.homes):
         if i in names:
             by_key[h.drafts[0].key] = names[i]

@@ -1,9 +1,12 @@
 """Rule: carry SQLite views and triggers over, their table names rewritten with sqlglot.
 
 A view is rewritten when every table it reads has a home of its own; it is dropped, with the
-reason in ``excluded``, when it reads a table that is excluded, merged (it would see other
-stores' rows) or whose columns were renamed. sqlglot cannot parse trigger bodies, so a
-trigger is carried over only when every table it names keeps its name and columns unchanged.
+reason in ``excluded``, when it reads a table that is excluded, merged or whose columns were
+renamed. A view over a merged table is not rewritten with a filter on the discriminator: its
+``SELECT *`` would gain the discriminator column and its meaning would change silently; the
+reason tells the user which value marks the store's rows so they can recreate it. sqlglot
+cannot parse trigger bodies, so a trigger is carried over only when every table it names
+keeps its name and columns unchanged.
 """
 
 from __future__ import annotations
@@ -24,18 +27,49 @@ RULE = "views"
 
 def _homes(state: State, store: Store) -> dict[str, str | None]:
     """Source table (casefolded) → target name, or None when views cannot follow it."""
-    out: dict[str, str | None] = {}
+    return {k: (None if v.startswith(" ") else v) for k, v in _targets(state, store).items()}
+
+
+def _targets(state: State, store: Store) -> dict[str, str]:
+    """Source table (casefolded) → target name, or (starting with a space) why views cannot."""
+    out: dict[str, str] = {}
     for home in state.homes:
         for d in home.drafts:
             if d.store != store.path or d.array is not None:
                 continue
-            renamed = any(f.name != f.path for f in d.fields)
-            unusable = home.discriminator is not None or renamed
-            out[d.table.name.casefold()] = None if unusable else home.name
+            renamed = [f"{f.path!r} → {f.name!r}" for f in d.fields if f.name != f.path]
+            low = d.table.name.casefold()
+            if home.discriminator is not None:
+                value = next(
+                    (
+                        src.value
+                        for t in state.tables
+                        if t.name == home.name
+                        for src in t.sources
+                        if (src.store, src.table) == (d.store, d.table.name)
+                    ),
+                    d.store,
+                )
+                others = len(home.drafts) - 1
+                out[low] = (
+                    f" it reads {d.table.name!r}, which is merged into {home.name!r} with the"
+                    f" rows of {others} other store{'s' if others > 1 else ''}: rewritten, it"
+                    f" would show every store's rows and the {home.discriminator!r} column."
+                    f" Recreate it by hand if it is still needed (rows of this store have"
+                    f" {home.discriminator} = {value!r}), or undo the merge in plan.json"
+                )
+            elif renamed:
+                out[low] = (
+                    f" it reads {d.table.name!r}, whose columns were renamed"
+                    f" ({', '.join(renamed[:3])}{' …' if len(renamed) > 3 else ''});"
+                    " recreate it by hand with the new names"
+                )
+            else:
+                out[low] = home.name
     return out
 
 
-def _rewrite_view(view: View, homes: dict[str, str | None], name: str) -> str:
+def _rewrite_view(view: View, homes: dict[str, str], name: str) -> str:
     """The view's SQL with target names, or raise ValueError with the reason to drop it."""
     try:
         tree = sqlglot.parse_one(view.sql, read="sqlite")
@@ -52,8 +86,8 @@ def _rewrite_view(view: View, homes: dict[str, str | None], name: str) -> str:
         if low not in homes:
             raise ValueError(f"it reads {table.name!r}, which is not in the plan")
         new = homes[low]
-        if new is None:
-            raise ValueError(f"it reads {table.name!r}, which was merged or had columns renamed")
+        if new.startswith(" "):
+            raise ValueError(new.strip())
         table.set("this", exp.to_identifier(new, quoted=True))
         table.set("db", None)
     if isinstance(target, exp.Table):
@@ -84,10 +118,11 @@ def carry_views(state: State, options: DesignOptions) -> State:
         if store.kind != "sqlite" or not (store.views or store.triggers):
             continue
         homes = _homes(state, store)
+        targets = _targets(state, store)
         for view in store.views:
             name = unique_name(view.name, taken)
             try:
-                sql = _rewrite_view(view, homes, name)
+                sql = _rewrite_view(view, targets, name)
             except ValueError as exc:
                 excluded.append(
                     Exclusion(store.path, view.name, str(exc), kind="view", by="design")
@@ -95,6 +130,7 @@ def carry_views(state: State, options: DesignOptions) -> State:
                 continue
             taken.append(name)
             homes[view.name.casefold()] = name
+            targets[view.name.casefold()] = name
             views.append(PlanView(name=name, sql=sql, store=store.path, source_name=view.name))
         for trigger in store.triggers:
             try:
