@@ -7,7 +7,6 @@ from pathlib import Path
 
 from dbfold.errors import ScanError
 from dbfold.model import Analysis
-from dbfold.scan.code import find_interfaces
 from dbfold.scan.stores import scan_stores
 
 __all__ = ["analyze"]
@@ -32,6 +31,9 @@ def analyze(
     if not base.is_dir():
         raise ScanError(f"{base}: not a folder; give the project's root folder")
     base = base.resolve()
+    # Imported here: sqlglot is heavy, and scan workers (spawned) import this package.
+    from dbfold.scan.code import find_interfaces
+
     found = scan_stores(base, on_progress=on_progress)
     code = find_interfaces(base, [s.path for s in found.stores])
     return Analysis(

@@ -14,6 +14,8 @@ from dbfold.scan.walk import display
 
 SAMPLE = 64 * 1024
 MAX_RAGGED_LINES = 5
+#: Rows typed together, column by column.
+BATCH = 2048
 _EXT_DELIMITER = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".psv": "|"}
 
 
@@ -76,17 +78,32 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
                 names = [f"col_{i}" for i in range(1, len(first) + 1)]
                 rows = _chain(first, reader)
             width = len(names)
-            for row in rows:
-                if not row:
-                    continue
-                if len(row) != width:
+            # Rows of the expected width are typed column by column, a batch at a time;
+            # ragged rows one by one, in order, between batches.
+            batch: list[list[str]] = []
+            try:
+                for row in rows:
+                    if len(row) == width:
+                        batch.append(row)
+                        if len(batch) >= BATCH:
+                            stats.add_text_columns(names, list(zip(*batch, strict=True)))
+                            batch.clear()
+                        continue
+                    if not row:
+                        continue
+                    if batch:
+                        stats.add_text_columns(names, list(zip(*batch, strict=True)))
+                        batch.clear()
                     ragged_count += 1
                     if len(ragged) < MAX_RAGGED_LINES:
                         ragged.append(reader.line_num)
                     if len(row) > width:
                         names = names + [f"col_{i}" for i in range(width + 1, len(row) + 1)]
                         width = len(row)
-                stats.add(dict(zip(names, map(infer_text, row), strict=False)))
+                    stats.add(dict(zip(names, map(infer_text, row), strict=False)))
+            finally:
+                if batch:
+                    stats.add_text_columns(names, list(zip(*batch, strict=True)))
         except csv.Error as exc:
             problems.append(
                 Problem(

@@ -24,6 +24,8 @@ from dbfold.scan.records import RecordStats
 from dbfold.scan.walk import display
 
 CHUNK = 256 * 1024
+#: Bytes of JSONL lines parsed together.
+LINES_CHUNK = 1024 * 1024
 MAX_BUFFER = 64 * 1024 * 1024
 #: Files up to this size are re-read whole when the streaming parse fails.
 SMALL = 64 * 1024 * 1024
@@ -400,15 +402,28 @@ def read_jsonl(path: Path, rel: str, size: int) -> Store:
             enc = "utf-8-sig"
         else:
             f.seek(0)
-        while True:
-            before = stats.rows
+        while lines := f.readlines(LINES_CHUNK):
             try:
-                stats.add_many(map(orjson.loads, f))
-                lines_done += stats.rows - before
-                break
-            except (orjson.JSONDecodeError, AttributeError, TypeError):
-                lines_done += stats.rows - before + 1
-                bad.append(lines_done)
+                recs: list[Any] | None = list(map(orjson.loads, lines))
+            except orjson.JSONDecodeError:
+                recs = None
+            if recs is not None and set(map(type, recs)) == {dict}:
+                stats.add_many(recs)
+                lines_done += len(lines)
+                continue
+            # Some line is not a JSON object: keep the others, in order, and note the rest.
+            good: list[dict[str, Any]] = []
+            for line in lines:
+                lines_done += 1
+                try:
+                    rec = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    rec = None
+                if type(rec) is dict:
+                    good.append(rec)
+                else:
+                    bad.append(lines_done)
+            stats.add_many(good)
     problems: list[Problem] = []
     if bad:
         problems = _second_look(path, rel, bad, stats)

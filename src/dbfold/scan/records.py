@@ -18,7 +18,9 @@ which matters because a JSON file may hold millions of records.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import islice, repeat
 from typing import Any
 
 from dbfold.model import Column
@@ -27,11 +29,14 @@ from dbfold.model import Column
 MAX_DEPTH = 4
 #: Distinct shapes kept before they are folded into the per-field counters.
 MAX_SHAPES = 4096
+#: Records counted together by :meth:`RecordStats.add_many`.
+BATCH = 2048
 #: Values per field examined for value-based hints (timestamps, UUIDs).
 HINT_SAMPLE = 200
 
 NULL, BOOLEAN, INTEGER, REAL, TEXT, OBJECT, ARRAY = range(7)
 TYPE_NAMES = ("null", "boolean", "integer", "real", "text", "object", "array")
+_NONE = type(None)
 _CODE: dict[type, int] = {
     type(None): NULL,
     bool: BOOLEAN,
@@ -70,6 +75,18 @@ def is_iso_timestamp(text: str) -> bool:
 def _is_epoch(value: int | float) -> bool:
     # Seconds from 2001 to 2100, or the same in milliseconds.
     return 1e9 <= value < 4.2e9 or 1e12 <= value < 4.2e12
+
+
+def _hint(f: _Field, v: Any) -> None:
+    """Feed one value to ``f``'s timestamp/UUID sample."""
+    f.sampled += 1
+    if type(v) is str:
+        if _ISO_TS.match(v):
+            f.sample_ok["timestamp"] += 1
+        elif _UUID.match(v):
+            f.sample_ok["uuid"] += 1
+    elif type(v) is not bool and _is_epoch(v):
+        f.sample_ok["timestamp"] += 1
 
 
 class _Field:
@@ -126,27 +143,80 @@ class RecordStats:
             self._sample(shape, sig[0], vals)
 
     def add_many(self, recs: Iterable[dict[str, Any]]) -> None:
-        """Count many records; same as calling :meth:`add` for each, a little faster."""
-        shapes = self._shapes
-        get = shapes.get
-        n = 0
-        try:
-            for rec in recs:
-                n += 1
-                vals = tuple(rec.values())
-                sig = (tuple(rec), tuple(map(type, vals)))
-                shape = get(sig)
-                if shape is None:
-                    self.rows += n - 1
-                    n = 1
-                    shape = self._new_shape(sig)
-                shape.count += 1
-                if shape.nested:
-                    self._nested(sig[0], vals, shape.nested)
-                if shape.sample:
-                    self._sample(shape, sig[0], vals)
-        finally:
-            self.rows += n
+        """Count many records; same as calling :meth:`add` for each, much faster.
+
+        Records are counted a batch at a time (:meth:`_add_batch`). A record that is not an
+        object raises ``AttributeError`` as :meth:`add` would, after every record before it
+        was counted (``rows`` then says where it was). An exception raised by ``recs`` itself
+        loses the records of its batch read so far: feed lists where that can happen.
+        """
+        it = iter(recs)
+        while batch := list(islice(it, BATCH)):
+            if len(set(map(type, batch))) != 1 or type(batch[0]) is not dict:
+                j = next(i for i, r in enumerate(batch) if type(r) is not dict)
+                if j:
+                    self._add_batch(batch[:j])
+                raise AttributeError(f"not a record: {type(batch[j]).__name__}")
+            self._add_batch(batch)
+
+    def _add_batch(self, batch: list[dict[str, Any]]) -> None:
+        """Count a batch of records field by field, with C-level passes, not per record.
+
+        The same counts as :meth:`add` of each record in order: key sets are counted with a
+        ``Counter`` (whose order is that of first occurrence, so a new field gets the row where
+        it first appears), then each field's values are typed at once; nested values and hint
+        samples are gathered per field, in record order.
+        """
+        keysets = list(map(tuple, batch))
+        counted = Counter(keysets)
+        fields = self._fields
+        base = self.rows
+        n = len(batch)
+        present: dict[Any, int] = {}
+        first: dict[tuple[Any, ...], int] | None = None
+        for keys, c in counted.items():
+            for k in keys:
+                if k not in fields:
+                    if first is None:
+                        first = dict(zip(reversed(keysets), range(n - 1, -1, -1), strict=True))
+                    fields[k] = _Field(str(k), base + first[keys])
+                present[k] = present.get(k, 0) + c
+        self.rows = base + n
+        nested = self.depth < MAX_DEPTH
+        for k, c in present.items():
+            f = fields[k]
+            f.present += c
+            vals = list(map(dict.get, batch, repeat(k)))
+            kinds = Counter(map(type, vals))
+            counts = f.counts
+            missing = n - c  # dict.get gave None for these
+            for t, m in kinds.items():
+                if t is _NONE:
+                    m -= missing
+                counts[_CODE.get(t, TEXT)] += m
+            if nested and (dict in kinds or list in kinds or tuple in kinds):
+                objs = [v for v in vals if type(v) is dict]
+                if objs:
+                    if f.children is None:
+                        f.children = RecordStats(self.depth + 1)
+                    f.children.add_many(objs)
+                elems = [
+                    e
+                    for v in vals
+                    if type(v) is list or type(v) is tuple
+                    for e in v
+                    if type(e) is dict
+                ]
+                if elems:
+                    if f.items is None:
+                        f.items = RecordStats(self.depth + 1)
+                    f.items.add_many(elems)
+            if f.sampled < HINT_SAMPLE:
+                for v in vals:
+                    if _CODE.get(type(v), TEXT) in (TEXT, INTEGER, REAL):
+                        _hint(f, v)
+                        if f.sampled >= HINT_SAMPLE:
+                            break
 
     def add_row(self, row: Sequence[Any]) -> None:
         """Count one positional row (a JSON array); fields are ``col_1``, ``col_2`` …"""
@@ -213,17 +283,36 @@ class RecordStats:
             if f.sampled >= HINT_SAMPLE:
                 continue
             busy = True
-            f.sampled += 1
-            v = vals[i]
-            if type(v) is str:
-                if _ISO_TS.match(v):
-                    f.sample_ok["timestamp"] += 1
-                elif _UUID.match(v):
-                    f.sample_ok["uuid"] += 1
-            elif type(v) is not bool and _is_epoch(v):
-                f.sample_ok["timestamp"] += 1
+            _hint(f, vals[i])
         if not busy:
             shape.sample = ()
+
+    def add_text_columns(self, names: Sequence[str], columns: Sequence[Sequence[str]]) -> None:
+        """Count rows of text cells given column by column (CSV), typed by :func:`infer_text`.
+
+        The same counts as :meth:`add` of each row as a dict of typed cells, but each column
+        of a batch is typed at once: whole-batch regular expressions over the joined cells
+        settle the usual columns (all integers, all numbers, all plain text) in C, and only
+        the other columns type each distinct cell.
+        """
+        n = len(columns[0]) if columns else 0
+        fields = self._fields
+        for name, vals in zip(names, columns, strict=True):
+            f = fields.get(name)
+            if f is None:
+                f = fields[name] = _Field(str(name), self.rows)
+            f.present += n
+            counts = f.counts
+            for code, c in enumerate(text_counts(vals)):
+                counts[code] += c
+            if f.sampled < HINT_SAMPLE:
+                for v in vals:
+                    x = infer_text(v)
+                    if _CODE.get(type(x), TEXT) in (TEXT, INTEGER, REAL):
+                        _hint(f, x)
+                        if f.sampled >= HINT_SAMPLE:
+                            break
+        self.rows += n
 
     # -- results -------------------------------------------------------------------------
     def columns(self) -> tuple[Column, ...]:
@@ -306,3 +395,49 @@ def infer_text(value: str) -> Any:
     if low in ("true", "false"):
         return low == "true"
     return value
+
+
+# Whole-batch patterns over "\0cell\0\0cell\0…" (see text_counts); at most 300 digits
+# before the point so that every match is a finite float.
+_ALL_INTS = re.compile(r"(?:\x00(?:[-+]?[0-9]{1,300})?\x00)*\Z")
+_ALL_NUMS = re.compile(r"(?:\x00(?:[-+]?(?:[0-9]{1,300}(?:\.[0-9]*)?|\.[0-9]+))?\x00)*\Z")
+_ZERO_LED = re.compile(r"\x000[0-9]+\x00")  # 007: a code, not a number
+_NUMBER_START = re.compile(r"\x00[-+.0-9]")
+_BOOL_CELL = re.compile(r"\x00(?:true|false)\x00", re.IGNORECASE)
+
+
+def text_counts(vals: Sequence[str]) -> list[int]:
+    """Counts by type code of ``[infer_text(v) for v in vals]``, mostly without typing each.
+
+    >>> text_counts(["1", "", "007", "-2"]) == [1, 0, 2, 0, 1, 0, 0]
+    True
+    >>> text_counts(["1.5", "2", "x", "TRUE"]) == [0, 1, 1, 1, 1, 0, 0]
+    True
+    """
+    counts = [0] * 7
+    if not vals:
+        return counts
+    nulls = sum(1 for v in vals if not v) if not isinstance(vals, (list, tuple)) else vals.count("")
+    joined = "\x00" + "\x00\x00".join(vals) + "\x00"
+    filled = len(vals) - nulls
+    counts[NULL] = nulls
+    if joined.isascii():
+        if _ALL_INTS.match(joined):
+            codes = sum(1 for _ in _ZERO_LED.finditer(joined))
+            counts[TEXT] = codes
+            counts[INTEGER] = filled - codes
+            return counts
+        if _ALL_NUMS.match(joined):
+            reals = joined.count(".")
+            codes = sum(1 for _ in _ZERO_LED.finditer(joined))
+            counts[REAL] = reals
+            counts[TEXT] = codes
+            counts[INTEGER] = filled - reals - codes
+            return counts
+        if not _NUMBER_START.search(joined) and not _BOOL_CELL.search(joined):
+            counts[TEXT] = filled
+            return counts
+    counts[NULL] = 0
+    for v, c in Counter(vals).items():
+        counts[_CODE.get(type(infer_text(v)), TEXT)] += c
+    return counts

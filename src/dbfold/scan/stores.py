@@ -8,10 +8,17 @@ Every failure becomes a :class:`~dbfold.model.Problem`; the scan always goes on.
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
-from collections.abc import Callable
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dbfold.errors import ScanError
 from dbfold.model import Problem, Skipped, Store
@@ -23,6 +30,18 @@ from dbfold.scan.sqlite_reader import read_sqlite
 from dbfold.scan.walk import VANISHED, FileEntry, WalkLog, display, walk
 
 __all__ = ["StoreScan", "scan_stores"]
+
+#: Projects smaller than this are scanned in this process: starting workers costs more.
+PARALLEL_BYTES = 8 * 1024 * 1024
+#: Files this big wait for the workers; smaller ones are examined as the walk finds them.
+DEFER_BYTES = 1024 * 1024
+#: Most worker processes started (besides this one, which works too).
+MAX_WORKERS = 3
+#: Rough cost per byte of each kind of file, to hand out the slowest files first.
+_COST = {".csv": 6.0, ".tsv": 6.0, ".jsonl": 3.0, ".ndjson": 3.0, ".json": 2.0}
+
+#: What examining one file gives: the store (or None) and its problems and skipped entries.
+_Result = tuple[Store | None, list[Problem], list[Skipped]]
 
 
 @dataclass(frozen=True)
@@ -40,12 +59,24 @@ class StoreScan:
     skipped: tuple[Skipped, ...]
 
 
-def scan_stores(root: Path, *, on_progress: Callable[[str], None] | None = None) -> StoreScan:
+def scan_stores(
+    root: Path,
+    *,
+    on_progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
+) -> StoreScan:
     """Find and describe every data store under ``root``, reading only.
+
+    Big projects are read by several processes at once (see :func:`_scan_parallel`); the
+    result is the same as a serial scan's.
 
     Args:
         root: the project folder.
-        on_progress: called with each file's relative path before it is examined.
+        on_progress: called (in this process) with each file's relative path before it is
+            examined.
+        workers: worker processes to start besides this one; 0 scans in this process only.
+            By default one fewer than the CPUs available (at most :data:`MAX_WORKERS`), and
+            none for projects under :data:`PARALLEL_BYTES`.
 
     Raises:
         ScanError: ``root`` is not a folder.
@@ -61,12 +92,14 @@ def scan_stores(root: Path, *, on_progress: Callable[[str], None] | None = None)
     if not root.is_dir():
         raise ScanError(f"{root}: not a folder; give the project's root folder")
     log = WalkLog()
-    stores: list[Store] = []
     # Record inference allocates many short-lived containers and no cycles: the cyclic
     # collector would only slow it down.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        if workers is None or workers > 0:
+            return _scan_parallel(root, log, on_progress, workers)
+        stores: list[Store] = []
         for entry in walk(root, log):
             if on_progress is not None:
                 on_progress(entry.rel)
@@ -76,8 +109,185 @@ def scan_stores(root: Path, *, on_progress: Callable[[str], None] | None = None)
     finally:
         if was_enabled:
             gc.enable()
+    return _finish(stores, log)
+
+
+def _finish(stores: list[Store], log: WalkLog) -> StoreScan:
     stores.sort(key=lambda s: s.path)
     return StoreScan(tuple(stores), tuple(log.problems), tuple(log.skipped))
+
+
+def _default_workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(0, min(MAX_WORKERS, cpus - 1))
+
+
+def _cost(entry: FileEntry) -> float:
+    return entry.size * _COST.get(os.path.splitext(entry.rel)[1].lower(), 1.0)
+
+
+def _job(entry: FileEntry) -> _Result:
+    """Examine one file (in a worker process or in this one)."""
+    gc.disable()  # see scan_stores; a worker does nothing else
+    log = WalkLog()
+    store = _examine(entry, log)
+    return store, log.problems, log.skipped
+
+
+def _isolated(entry: FileEntry) -> _Result:
+    """Examine one file in a worker of its own, after a worker stopped while holding it."""
+    try:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            with _main_hidden():
+                fut = pool.submit(_job, entry)
+            return fut.result()
+    except Exception as exc:
+        return None, [_worker_died(entry.rel, exc)], []
+
+
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Keep a spawned worker from re-running the caller's main script.
+
+    ``spawn`` re-imports ``__main__`` in each worker (from its file or module name) so that
+    pickled functions defined there can be found. The workers only run :func:`_job`, which
+    lives here, and a caller's script without an ``if __name__ == "__main__"`` guard would
+    start another scan in each worker. Without ``__file__`` and ``__spec__`` on ``__main__``
+    (only while a worker is being started) multiprocessing leaves the worker's main alone.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
+    try:
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+def _worker_died(rel: str, exc: BaseException) -> Problem:
+    return Problem(
+        rel,
+        f"{rel}: could not be analysed (the process reading it stopped: "
+        f"{type(exc).__name__}: {exc}); exclude it and report this to dbfold",
+    )
+
+
+def _scan_parallel(
+    root: Path,
+    log: WalkLog,
+    on_progress: Callable[[str], None] | None,
+    workers: int | None,
+    job: Callable[[FileEntry], _Result] = _job,
+) -> StoreScan:
+    """Examine the files in worker processes and in this one, the slowest files first.
+
+    Worker processes are started with ``spawn`` (safe whatever threads this process runs)
+    and take files from the costly end of the list while this process takes them from the
+    cheap end. Results are put back in walk order, so the outcome is the same as a serial
+    scan's. A worker that dies (killed, out of memory) costs only the files it held: each is
+    retried alone in a fresh worker and reported as a problem if that fails too.
+    """
+    entries: list[FileEntry] = []
+    marks: list[tuple[int, int]] = []  # walk problems/skipped logged before each entry
+    results: dict[int, _Result] = {}
+    # Small files are examined as the walk finds them; the big ones wait for the workers.
+    defer_at = DEFER_BYTES if workers is None else 0
+    deferred: list[int] = []
+    for entry in walk(root, log):
+        i = len(entries)
+        marks.append((len(log.problems), len(log.skipped)))
+        entries.append(entry)
+        if entry.size >= defer_at:
+            deferred.append(i)
+        else:
+            if on_progress is not None:
+                on_progress(entry.rel)
+            results[i] = _job(entry)
+    if workers is None:
+        total = sum(entries[i].size for i in deferred)
+        workers = _default_workers() if total >= PARALLEL_BYTES and len(deferred) > 1 else 0
+    queue = deque(sorted(deferred, key=lambda i: -_cost(entries[i])))
+
+    def here(i: int) -> None:
+        if on_progress is not None:
+            on_progress(entries[i].rel)
+        results[i] = _job(entries[i])
+
+    if workers > 0:
+        running: dict[Future[_Result], int] = {}
+        broken: list[int] = []
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+
+            def collect(block: bool) -> None:
+                for fut in list(running):
+                    if not block and not fut.done():
+                        continue
+                    i = running.pop(fut)
+                    try:
+                        results[i] = fut.result()
+                    except BrokenProcessPool:
+                        broken.append(i)
+                    except Exception as exc:  # the result could not come back
+                        results[i] = (None, [_worker_died(entries[i].rel, exc)], [])
+
+            def feed() -> None:
+                while queue and not broken and len(running) < 2 * workers:
+                    i = queue.popleft()
+                    if on_progress is not None:
+                        on_progress(entries[i].rel)
+                    with _main_hidden():  # submit() may start a worker
+                        running[pool.submit(job, entries[i])] = i
+
+            feed()
+            while queue:
+                here(queue.pop())
+                collect(block=False)
+                feed()
+            collect(block=True)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for i in broken:
+            results[i] = _isolated(entries[i])
+    for i in sorted(queue):  # serial: in walk order
+        here(i)
+    return _merge(entries, marks, results, log)
+
+
+def _merge(
+    entries: list[FileEntry],
+    marks: list[tuple[int, int]],
+    results: dict[int, _Result],
+    log: WalkLog,
+) -> StoreScan:
+    """Interleave the walk's own problems and each file's, as a serial scan orders them."""
+    problems: list[Problem] = []
+    skipped: list[Skipped] = []
+    stores: list[Store] = []
+    p0 = s0 = 0
+    for i in range(len(entries)):
+        p1, s1 = marks[i]
+        problems += log.problems[p0:p1]
+        skipped += log.skipped[s0:s1]
+        p0, s0 = p1, s1
+        store, probs, skips = results[i]
+        if store is not None:
+            stores.append(store)
+        problems += probs
+        skipped += skips
+    problems += log.problems[p0:]
+    skipped += log.skipped[s0:]
+    return _finish(stores, WalkLog(problems, skipped))
 
 
 def _examine(entry: FileEntry, log: WalkLog) -> Store | None:
