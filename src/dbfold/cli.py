@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,6 +226,101 @@ def design(
     return EXIT_OK
 
 
+def _load_plan(path: Path) -> Any:
+    from dbfold.plan import Plan
+    from dbfold.state import plan_path
+
+    where = plan_path(path)
+    try:
+        return Plan.from_json(where.read_bytes())
+    except FileNotFoundError as exc:
+        raise UsageError(f"{where}: no plan yet; run `dbfold design` first") from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UsageError(
+            f"{where}: cannot read the plan ({exc}); run `dbfold design --check`"
+        ) from exc
+
+
+@cli.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+@click.option("--execute", is_flag=True, help="Run the migration (default: a dry run).")
+@click.option("--target", default=None, help="Target file or sqlite:/// URL (default: the plan's).")
+@click.option(
+    "--force", is_flag=True, help="Replace a target dbfold did not make (backed up first)."
+)
+@common
+def migrate(out: Output, path: Path, execute: bool, target: str | None, force: bool) -> int:
+    """Move every row of the stores at PATH into the unified database.
+
+    Without --execute, print per table what would run, estimates and visible problems, and
+    write nothing. Exits 1 when something needs you (problems, orphans, failed verification).
+    """
+    from dbfold.migrate import migrate as run_migrate
+    from dbfold.migrate import save_report
+    from dbfold.state import load_analysis
+    from dbfold.views import RichProgress, migration_view
+
+    analysis = load_analysis(path)
+    plan = _load_plan(path)
+    show = execute and not out.json and not out.quiet and out.console.is_terminal
+    if show:
+        with RichProgress(out.console) as bars:
+            report = run_migrate(
+                plan, analysis, path, execute=execute, target=target, force=force, progress=bars
+            )
+    else:
+        report = run_migrate(plan, analysis, path, execute=execute, target=target, force=force)
+    if execute:
+        report = save_report(report, path)
+    if out.json:
+        out.result(report.to_dict())
+    else:
+        out.console.print(migration_view(report))
+    blocking = any(p.severity == "error" for p in report.problems) or any(
+        t.problems for t in report.tables
+    )
+    return EXIT_ATTENTION if (not report.ok or blocking) else EXIT_OK
+
+
+@cli.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+@click.option("--target", default=None, help="Target file (default: the plan's).")
+@common
+def verify(out: Output, path: Path, target: str | None) -> int:
+    """Prove that the target holds exactly what the stores at PATH hold.
+
+    Per source: row counts and an order-independent checksum on both sides; exits 1 and
+    names the first differing key on any mismatch.
+    """
+    from dbfold.migrate import resolve_target
+    from dbfold.migrate import verify as run_verify
+    from dbfold.views import verify_view
+
+    plan = _load_plan(path)
+    report = run_verify(plan, path, resolve_target(plan, path, target))
+    if out.json:
+        out.result(report.to_dict())
+    else:
+        out.console.print(verify_view(report))
+    return EXIT_OK if report.ok else EXIT_ATTENTION
+
+
+@cli.command()
+@click.argument("target", default="data/unified.db", type=click.Path(path_type=Path))
+@common
+def optimize(out: Output, target: Path) -> int:
+    """Compact and reindex TARGET: VACUUM, ANALYZE, REINDEX, PRAGMA optimize, integrity check."""
+    from dbfold.optimize import optimize as run_optimize
+    from dbfold.views import optimize_view
+
+    report = run_optimize(target)
+    if out.json:
+        out.result(report.to_dict())
+    else:
+        out.console.print(optimize_view(report))
+    return EXIT_OK if report.ok else EXIT_ATTENTION
+
+
 DEMO_MARKER = ".dbfold-demo"
 
 
@@ -247,6 +343,10 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
     from dbfold.demo import build_sample_project
     from dbfold.design import design as run_design
     from dbfold.design import render_report, render_sql, summary_line
+    from dbfold.migrate import migrate as run_migrate
+    from dbfold.migrate import resolve_target, save_report
+    from dbfold.migrate import verify as run_verify
+    from dbfold.optimize import optimize as run_optimize
     from dbfold.runtime.tour import tour
     from dbfold.scan import analyze as run_analyze
     from dbfold.state import (
@@ -257,8 +357,16 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
         state_dir,
         write_atomic,
     )
-    from dbfold.views import analysis_view, tour_view
+    from dbfold.views import (
+        analysis_view,
+        before_after_view,
+        migration_view,
+        optimize_view,
+        tour_view,
+        verify_view,
+    )
 
+    started = time.perf_counter()
     _prepare_demo_dir(directory)
     con = out.console
     con.rule("1. A project that grew its stores one tracker at a time")
@@ -288,7 +396,28 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
         markup=False,
     )
 
-    con.rule("4. The runtime: threads, operations, an automatic schema migration")
+    con.rule("4. dbfold migrate (dry run)")
+    dry = run_migrate(plan, analysis, directory)
+    con.print(migration_view(dry))
+
+    con.rule("5. dbfold migrate --execute (built beside, verified, renamed into place)")
+    migration = run_migrate(plan, analysis, directory, execute=True)
+    migration = save_report(migration, directory)
+    con.print(migration_view(migration))
+
+    con.rule("6. dbfold verify")
+    target = resolve_target(plan, directory)
+    checked = run_verify(plan, directory, target, analysis=analysis)
+    con.print(verify_view(checked, brief=True))
+
+    con.rule("7. dbfold optimize")
+    optimized = run_optimize(target)
+    con.print(optimize_view(optimized))
+
+    con.rule("8. Before and after")
+    con.print(before_after_view(analysis, migration, optimized, [], time.perf_counter() - started))
+
+    con.rule("9. The runtime: threads, operations, an automatic schema migration")
     result = tour(state_dir(directory) / "tour")
     con.print(tour_view(result))
     if out.json:
@@ -298,10 +427,14 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
                 "stores": len(analysis.stores),
                 "interfaces": len(analysis.interfaces),
                 "plan_tables": len(plan.tables),
+                "migrated_rows": migration.rows,
+                "verified": checked.ok,
+                "target": str(target),
+                "target_bytes": optimized.bytes_after,
                 "tour_operations": result.operations,
             }
         )
-    return EXIT_OK
+    return EXIT_OK if checked.ok else EXIT_ATTENTION
 
 
 def _prepare_demo_dir(directory: Path) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
+from rich.progress import TaskID
 from rich.table import Table
 from rich.text import Text
 
+from dbfold.migrate.report import MigrationReport, OptimizeReport, VerifyReport
 from dbfold.model import Analysis, Interface, Problem
 from dbfold.runtime.tour import TourResult
 
@@ -146,3 +148,246 @@ def tour_view(result: TourResult) -> RenderableType:
         for step in result.migration_steps:
             lines.append(f"  • {step}\n")
     return Group(lines, table)
+
+
+# -- migrate, verify, optimize -------------------------------------------------------------
+
+
+def migration_view(report: MigrationReport) -> RenderableType:
+    """A dry run (operations per target table) or an executed migration (per source)."""
+    parts: list[RenderableType] = []
+    if not report.executed:
+        head = Text(
+            f"Dry run: {len(report.tables)} tables, about {report.rows:,} rows from "
+            f"{human_bytes(report.sources_bytes)} of stores into {report.target}; "
+            "nothing was written (add --execute to run it)",
+            style="bold green",
+        )
+        parts.append(head)
+        table = Table(header_style="bold", box=box.SIMPLE_HEAD)
+        table.add_column("table", no_wrap=True)
+        table.add_column("operations", overflow="fold")
+        table.add_column("rows", justify="right", no_wrap=True)
+        table.add_column("size", justify="right", no_wrap=True)
+        table.add_column("time", justify="right", no_wrap=True)
+        for t in report.tables:
+            ops = "\n".join(t.operations)
+            if t.problems:
+                ops += "\n" + "\n".join(f"[red]! {p}[/red]" for p in t.problems)
+            table.add_row(
+                t.name,
+                Text.from_markup(_escape_keep(ops)),
+                f"{t.rows:,}",
+                human_bytes(t.bytes),
+                f"{t.seconds:.2f} s",
+            )
+        parts.append(table)
+    else:
+        verified = report.verify is not None and report.verify.ok
+        style = "bold green" if report.ok else "bold yellow"
+        parts.append(
+            Text(
+                f"Migrated {report.rows:,} rows into {report.target} ({report.mode}) in "
+                f"{report.seconds:.2f} s; verification " + ("passed" if verified else "FAILED"),
+                style=style,
+            )
+        )
+        table = Table(header_style="bold", box=box.SIMPLE_HEAD)
+        for name in ("source", "→ table", "status", "rows", "total", "seconds"):
+            table.add_column(
+                name,
+                no_wrap=name != "source",
+                overflow="fold",
+                justify="right" if name in ("rows", "total", "seconds") else "left",
+            )
+        for s in report.sources:
+            src = f"{s.store}:{s.table}" + (f"[{s.array}]" if s.array else "")
+            table.add_row(
+                src, s.target, s.status, f"{s.rows:,}", f"{s.rows_total:,}", f"{s.seconds:.2f}"
+            )
+        parts.append(table)
+        for o in report.orphans:
+            parts.append(
+                Text(
+                    f"orphans: {o.count:,} rows of {o.table} point at no {o.parent} row "
+                    f"(first rowid {o.rowid}); kept, fix them or the plan",
+                    style="yellow",
+                )
+            )
+        if report.verify is not None:
+            parts.append(verify_view(report.verify, brief=True))
+        if report.backup:
+            parts.append(Text(f"The replaced target was backed up to {report.backup}"))
+        if report.report_path:
+            parts.append(Text(f"Report: {report.report_path}", style="dim"))
+    if report.problems:
+        parts.append(_problem_lines(list(report.problems)))
+    return Group(*parts)
+
+
+def _escape_keep(text: str) -> str:
+    # Escape everything but the [red] markup added above.
+    from rich.markup import escape
+
+    out = []
+    for line in text.split("\n"):
+        if line.startswith("[red]! ") and line.endswith("[/red]"):
+            out.append("[red]! " + escape(line[7:-6]) + "[/red]")
+        else:
+            out.append(escape(line))
+    return "\n".join(out)
+
+
+def verify_view(report: VerifyReport, *, brief: bool = False) -> RenderableType:
+    """Checks per source: rows on both sides, checksums, the first differing key."""
+    rows = sum(c.source_rows for c in report.checks)
+    line = Text(
+        f"Verified {len(report.checks)} sources, {rows:,} rows: "
+        + (
+            "every count and checksum matches"
+            if report.ok
+            else f"{len(report.mismatches)} mismatches"
+        ),
+        style="bold green" if report.ok else "bold red",
+    )
+    parts: list[RenderableType] = [line]
+    pending = sum(c.pending_rows for c in report.checks)
+    if pending:
+        parts.append(
+            Text(
+                f"{pending:,} new source rows are not migrated yet (run migrate --execute)",
+                style="yellow",
+            )
+        )
+    show = report.checks if not brief else report.mismatches
+    if show:
+        table = Table(header_style="bold", box=box.SIMPLE_HEAD)
+        for name in (
+            "source",
+            "→ table",
+            "source rows",
+            "target rows",
+            "checksum",
+            "first difference",
+        ):
+            table.add_column(name, overflow="fold")
+        for c in show:
+            src = f"{c.store}:{c.table}" + (f"[{c.array}]" if c.array else "")
+            table.add_row(
+                src,
+                c.target,
+                f"{c.source_rows:,}",
+                f"{c.target_rows:,}",
+                "ok"
+                if c.source_checksum == c.target_checksum
+                else f"{c.source_checksum} ≠ {c.target_checksum}",
+                c.first_difference or "",
+            )
+        parts.append(table)
+    if report.problems:
+        parts.append(_problem_lines(list(report.problems)))
+    return Group(*parts)
+
+
+def optimize_view(report: OptimizeReport) -> RenderableType:
+    """Sizes before and after, and what ran."""
+    saved = report.bytes_before - report.bytes_after
+    return Text(
+        f"Optimized {report.target}: {human_bytes(report.bytes_before)} → "
+        f"{human_bytes(report.bytes_after)} ({human_bytes(max(saved, 0))} reclaimed) in "
+        f"{report.seconds:.2f} s; {', '.join(report.steps)}; integrity {report.integrity}",
+        style="bold green" if report.ok else "bold red",
+    )
+
+
+def before_after_view(
+    analysis: Analysis,
+    migration: MigrationReport,
+    optimized: OptimizeReport | None,
+    backups: list[str],
+    seconds: float,
+) -> RenderableType:
+    """The demo's closing picture: many stores and backup points before, one database after."""
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, title="Before → after")
+    table.add_column("", style="bold")
+    table.add_column("before", overflow="fold")
+    table.add_column("after", overflow="fold")
+    kinds: dict[str, int] = defaultdict(int)
+    for s in analysis.stores:
+        kinds[s.kind] += 1
+    after_bytes = optimized.bytes_after if optimized else migration.target_bytes
+    table.add_row(
+        "stores",
+        f"{len(analysis.stores)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})",
+        f"1 SQLite database: {migration.target}",
+    )
+    table.add_row(
+        "backup points",
+        f"{len(analysis.stores)} files to copy consistently "
+        "(WAL files, shelves, JSON rewritten in place)",
+        f"1 file ({', '.join(backups) or 'one copy or VACUUM INTO'})",
+    )
+    table.add_row("size", human_bytes(migration.sources_bytes), human_bytes(after_bytes))
+    table.add_row(
+        "rows",
+        f"{sum(s.rows for s in analysis.stores):,}",
+        f"{sum(c.target_rows for c in migration.verify.checks) if migration.verify else 0:,}"
+        " (verified)",
+    )
+    table.add_row("time", "", f"{seconds:.2f} s for the whole pipeline")
+    return table
+
+
+class RichProgress:
+    """Rich progress bars for migrate: rows, MB/s and ETA per source."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description}", style="cyan"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task: TaskID | None = None
+        self.started = 0.0
+        self.nbytes = 0
+
+    def __enter__(self) -> RichProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def start(self, label: str, rows: int, nbytes: int) -> None:
+        import time
+
+        self.started = time.perf_counter()
+        self.nbytes = 0
+        self.task = self.bar.add_task(label, total=max(rows, 1), speed="")
+
+    def advance(self, rows: int, nbytes: int) -> None:
+        import time
+
+        if self.task is None:
+            return
+        self.nbytes += nbytes
+        secs = max(time.perf_counter() - self.started, 1e-6)
+        speed = f"{self.nbytes / secs / 1e6:.1f} MB/s" if self.nbytes else ""
+        self.bar.update(self.task, advance=rows, speed=speed)
+
+    def done(self) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None

@@ -1,0 +1,524 @@
+"""Run the operations against an open target connection: the copies and their journal.
+
+Every source is copied inside one transaction together with its journal row, so after a
+crash a source is either entirely there and journalled ``done`` or not there at all.
+Record batches go to ``executemany`` in a savepoint; only a batch that sqlite3 refuses to
+bind (objects in a scalar column, huge integers) is converted value by value, and only a
+batch that breaks a constraint is replayed row by row to name the first bad record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from dbfold.design.quoting import quote
+from dbfold.migrate import journal
+from dbfold.migrate.ops import CopyRecords, CopySqlite, CreateView, JournalKey, Target
+from dbfold.migrate.progress import NullProgress, Progress
+from dbfold.migrate.records import (
+    ReadState,
+    SourceError,
+    csv_records,
+    json_records,
+    jsonl_records,
+)
+from dbfold.migrate.report import Orphan, SourceResult
+from dbfold.migrate.sqlsource import fingerprint, readable
+from dbfold.migrate.values import Record, csv_caster, dig, fix_row, make_extractor
+from dbfold.model import Problem
+
+BATCH = 10_000
+SQLITE_CHUNK = 250_000
+
+
+class _Bad(Exception):
+    """A record breaks a target constraint; the source's copy is rolled back."""
+
+
+class _Writer:
+    """Batches of one target: extraction, counters, executemany."""
+
+    def __init__(self, con: sqlite3.Connection, target: Target, start: int) -> None:
+        self.con = con
+        self.t = target
+        self.sql = target.insert_sql()
+        cols = {c.name.casefold(): c for c in target.table.columns}
+        json_cols = [
+            (c := cols.get(name.casefold())) is not None and c.type == "json"
+            for name in target.columns
+        ]
+        self.extract = make_extractor(target.paths, json_cols)
+        self.count = start
+        self.copied = 0
+        self.batch: list[tuple[Any, ...]] = []
+        self.children = [_Writer(con, c, 0) for c in target.children]
+
+    def feed(self, records: list[Record], parent: Any = None) -> None:
+        t = self.t
+        extract = self.extract
+        if not t.generated and not self.children:
+            self.batch.extend(map(extract, records))
+            self.count += len(records)
+        else:
+            for pos, rec in enumerate(records):
+                self.add(rec, parent, pos)
+        if len(self.batch) >= BATCH:
+            self.flush()
+
+    def add(self, rec: Record, parent: Any, pos: int) -> None:
+        vals = self.extract(rec)
+        self.count += 1
+        row = vals
+        if self.t.fill_surrogate:
+            row += (self.count,)
+        if self.t.source.parent_column:
+            row += (parent, pos)
+        self.batch.append(row)
+        if self.children:
+            key = (
+                self.count
+                if self.t.fill_surrogate
+                else (vals[self.t.key_index] if self.t.key_index is not None else None)
+            )
+            for child in self.children:
+                arr = dig(rec, child.t.rel)
+                if type(arr) is list:
+                    for i, el in enumerate(arr):
+                        child.add(el if type(el) is dict else {"value": el}, key, i)
+                    if len(child.batch) >= BATCH:
+                        child.flush()
+
+    def flush(self) -> None:
+        for child in self.children:
+            child.flush()
+        if not self.batch:
+            return
+        rows, self.batch = self.batch, []
+        con = self.con
+        con.execute("SAVEPOINT dbfold_batch")
+        try:
+            con.executemany(self.sql, rows)
+        except (sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError):
+            con.execute("ROLLBACK TO dbfold_batch")
+            rows = [fix_row(r) for r in rows]
+            self._insert_checked(rows)
+        except sqlite3.IntegrityError:
+            con.execute("ROLLBACK TO dbfold_batch")
+            self._insert_checked(rows)
+        con.execute("RELEASE dbfold_batch")
+        self.copied += len(rows)
+
+    def _insert_checked(self, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            self.con.executemany(self.sql, rows)
+        except sqlite3.IntegrityError:
+            self.con.execute("ROLLBACK TO dbfold_batch")
+            for n, row in enumerate(rows):
+                try:
+                    self.con.execute(self.sql, row)
+                except sqlite3.IntegrityError as exc:
+                    number = self.copied + n + 1
+                    raise _Bad(f"record {number} for table {self.t.table.name}: {exc}") from exc
+
+    def all(self) -> Iterator[_Writer]:
+        yield self
+        for c in self.children:
+            yield from c.all()
+
+
+class Copier:
+    """Holds the target connection, the journal state and what the run found."""
+
+    def __init__(
+        self,
+        con: sqlite3.Connection,
+        root: Path,
+        run_id: str,
+        progress: Progress | None = None,
+    ) -> None:
+        self.con = con
+        self.root = root
+        self.run_id = run_id
+        self.progress = progress or NullProgress()
+        self.entries = journal.last_done(con)
+        self.problems: list[Problem] = []
+        self.results: list[SourceResult] = []
+        self.orphans: list[Orphan] = []
+        self.bytes_read = 0
+        self.failed: set[str] = set()
+        self.changed: set[str] = set()
+
+    # -- helpers ----------------------------------------------------------------------
+    def _problem(
+        self, path: str, message: str, severity: str = "error", line: int | None = None
+    ) -> None:
+        self.problems.append(Problem(path, f"{path}: {message}", severity, line))
+
+    def _started(self, keys: list[JournalKey]) -> None:
+        self.con.execute("BEGIN IMMEDIATE")
+        for key in keys:
+            journal.started(self.con, self.run_id, key)
+        self.con.execute("COMMIT")
+
+    def _changed_since_analysis(self, path: str, size: int, analysed: int, what: str) -> None:
+        if size != analysed and path not in self.changed:
+            self.changed.add(path)
+            self._problem(
+                path,
+                f"changed since the analysis ({what}: {analysed:,} → {size:,}); "
+                "migrated what it holds now",
+                "warning",
+            )
+
+    # -- SQLite -----------------------------------------------------------------------
+    def copy_sqlite(self, op: CopySqlite) -> None:
+        t = op.target
+        path = self.root / op.store.path
+        started = time.perf_counter()
+        key = t.key
+        entry = self.entries.get(key)
+        try:
+            size, mtime = fingerprint(path)
+            self._changed_since_analysis(
+                op.store.path, path.stat().st_size, op.store.bytes, "bytes"
+            )
+        except OSError as exc:
+            self._skip(t, f"cannot be read ({exc.strerror or exc}); it was skipped")
+            return
+        try:
+            with readable(path) as (uri, _snap):
+                self.con.execute("ATTACH DATABASE ? AS src", (uri,))
+                try:
+                    self._copy_attached(op, entry, size, mtime, started)
+                finally:
+                    self.con.execute("DETACH DATABASE src")
+        except SourceError as exc:
+            self._skip(t, f"{exc}; it was skipped, the rest was migrated")
+        except sqlite3.DatabaseError as exc:
+            if self.con.in_transaction:
+                self.con.execute("ROLLBACK")
+            self._skip(t, f"{_explain(exc)}; it was skipped, the rest was migrated")
+
+    def _copy_attached(
+        self, op: CopySqlite, entry: journal.Entry | None, size: int, mtime: int, started: float
+    ) -> None:
+        t, s = op.target, op.target.source
+        con = self.con
+        name = f"src.{quote(s.table)}"
+        try:
+            first, hi, count = con.execute(
+                f"SELECT min(rowid), max(rowid), count(*) FROM {name}"
+            ).fetchone()
+            has_rowid = True
+        except sqlite3.OperationalError as exc:
+            if "rowid" not in str(exc):
+                raise
+            (count,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+            first, hi, has_rowid = None, None, False
+        if count != op.source.rows:
+            self._problem(
+                s.store,
+                f"table {s.table} changed since the analysis ({op.source.rows:,} → {count:,} "
+                "rows); migrated what it holds now",
+                "warning",
+            )
+        lo = (first or 0) - 1
+        status = "copied"
+        if entry is not None:
+            wm = entry.watermark
+            if has_rowid and wm is not None and hi is not None and hi >= wm:
+                (upto,) = con.execute(
+                    f"SELECT count(*) FROM {name} WHERE rowid <= ?", (wm,)
+                ).fetchone()
+                if upto == entry.rows_total:
+                    if hi == wm:
+                        self._result(t, "unchanged", 0, entry.rows_total, wm, started)
+                        return
+                    lo, status = wm, "appended"
+                else:
+                    status = "recopied"
+            elif has_rowid and wm is not None and hi is None and entry.rows_total == 0:
+                self._result(t, "unchanged", 0, 0, wm, started)
+                return
+            else:
+                status = "recopied"
+        self._started([t.key])
+        self.progress.start(
+            t.label, count - (entry.rows_total if status == "appended" and entry else 0), 0
+        )
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if status == "recopied":
+                lo = (first or 0) - 1
+                where, params = t.where_mine()
+                con.execute(f"DELETE FROM main.{quote(t.table.name)} WHERE {where}", params)
+            copied = 0
+            if has_rowid and hi is not None:
+                sql = op.select_sql()
+                todo = max(1, count - (entry.rows_total if status == "appended" and entry else 0))
+                step = max(1, (hi - lo) * SQLITE_CHUNK // todo)
+                a = lo
+                while a < hi:
+                    b = min(hi, a + step)
+                    cur = con.execute(sql, (a, b))
+                    copied += cur.rowcount
+                    self.progress.advance(cur.rowcount, 0)
+                    a = b
+            elif not has_rowid:
+                cur = con.execute(op.select_sql(lo=False))
+                copied = cur.rowcount
+                self.progress.advance(copied, 0)
+            prev = entry.rows_total if entry is not None and status == "appended" else 0
+            total = prev + copied
+            journal.done(
+                con,
+                self.run_id,
+                t.key,
+                watermark=hi,
+                offset=None,
+                rows_copied=copied,
+                rows_total=total,
+                checksum=None,
+                size=size,
+                mtime_ns=mtime,
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            self.progress.done()
+        self._result(t, status, copied, total, hi, started)
+
+    # -- files ------------------------------------------------------------------------
+    def copy_records(self, op: CopyRecords) -> None:
+        started = time.perf_counter()
+        path = self.root / op.store.path
+        kind = op.store.kind
+        first = op.targets[0]
+        entry = self.entries.get(first.key)
+        if kind not in ("json", "jsonl", "csv", "tinydb"):
+            why = (
+                "shelve values are pickles and dbfold never unpickles them (that runs code)"
+                if kind == "shelve"
+                else f"{kind} stores are not migrated yet"
+            )
+            self._problem(
+                op.store.path,
+                f"not migrated: {why}; convert it (e.g. to JSON) with the code that owns it",
+                "warning",
+            )
+            for t in op.targets:
+                self._skip(t, "", report=False)
+            return
+        try:
+            st = path.stat()
+        except OSError as exc:
+            for t in op.targets:
+                self._skip(t, f"cannot be read ({exc.strerror or exc}); it was skipped")
+            return
+        self._changed_since_analysis(op.store.path, st.st_size, op.store.bytes, "bytes")
+        start, start_line, status = 0, 0, "copied"
+        hasher = hashlib.blake2b(digest_size=16)
+        if kind == "jsonl":
+            if entry is not None and entry.byte_offset is not None:
+                status = "recopied"
+                if entry.byte_offset <= st.st_size:
+                    prefix = _hash_into(path, entry.byte_offset, hasher)
+                    if prefix == entry.checksum:
+                        start, start_line, status = (
+                            entry.byte_offset,
+                            entry.watermark or 0,
+                            "appended",
+                        )
+                    else:
+                        hasher = hashlib.blake2b(digest_size=16)
+            if status == "appended" and start == st.st_size:
+                for t in op.targets:
+                    e = self.entries.get(t.key)
+                    self._result(t, "unchanged", 0, e.rows_total if e else 0, start_line, started)
+                return
+        else:
+            digest = journal.file_hash(path)
+            if entry is not None:
+                if entry.checksum == digest and all(t.key in self.entries for t in op.targets):
+                    for t in op.targets:
+                        e = self.entries[t.key]
+                        self._result(t, "unchanged", 0, e.rows_total, None, started)
+                    return
+                status = "recopied"
+        self._started([t.key for t in op.targets])
+        con = self.con
+        state = ReadState()
+        writers: list[_Writer] = []
+        for root in op.roots:
+            e = self.entries.get(root.key)
+            writers.append(_Writer(con, root, e.rows_total if e and status == "appended" else 0))
+        every = [w for r in writers for w in r.all()]
+        for w in every[len(writers) :]:
+            e = self.entries.get(w.t.key)
+            w.count = e.rows_total if e and status == "appended" else 0
+        self.progress.start(
+            first.label,
+            max(0, op.source.rows - (entry.rows_total if entry and status == "appended" else 0)),
+            st.st_size - start,
+        )
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if status == "recopied":
+                for w in every:
+                    where, params = w.t.where_mine()
+                    con.execute(f"DELETE FROM main.{quote(w.t.table.name)} WHERE {where}", params)
+            last_bytes = start
+            for batch in record_batches(
+                op, path, state, start=start, start_line=start_line, hasher=hasher
+            ):
+                for w in writers:
+                    w.feed(batch)
+                self.progress.advance(len(batch), state.bytes - last_bytes)
+                last_bytes = state.bytes
+            for w in writers:
+                w.flush()
+            if kind == "jsonl":
+                wm, offset, checksum = state.lines, state.bytes, hasher.hexdigest()
+            else:
+                wm, offset, checksum = None, None, digest
+            for w in every:
+                journal.done(
+                    con,
+                    self.run_id,
+                    w.t.key,
+                    watermark=wm,
+                    offset=offset,
+                    rows_copied=w.copied,
+                    rows_total=w.count,
+                    checksum=checksum,
+                    size=st.st_size,
+                    mtime_ns=st.st_mtime_ns,
+                )
+            con.execute("COMMIT")
+        except (SourceError, _Bad, sqlite3.Error) as exc:
+            con.execute("ROLLBACK")
+            for t in op.targets:
+                self._skip(t, f"{exc}; it was skipped, the rest was migrated", report=t is first)
+            return
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            self.progress.done()
+        self.bytes_read += state.bytes - start
+        for line, msg in state.bad_lines:
+            self._problem(
+                op.store.path,
+                f"line {line}: {msg}; the line was kept out — fix or remove it",
+                line=line,
+            )
+        if state.bad_count > len(state.bad_lines):
+            self._problem(
+                op.store.path, f"{state.bad_count} unreadable lines in all; they were kept out"
+            )
+        for w in every:
+            self._result(w.t, status, w.copied, w.count, wm, started)
+
+    # -- the rest ---------------------------------------------------------------------
+    def create_view(self, op: CreateView) -> None:
+        try:
+            self.con.execute(op.view.sql)
+        except sqlite3.OperationalError as exc:
+            if "already exists" in str(exc):
+                return
+            self._problem(
+                op.view.store,
+                f"{op.what} {op.view.name} could not be created ({exc}); edit it in the plan",
+                "warning",
+            )
+
+    def check_foreign_keys(self) -> None:
+        counts: dict[tuple[str, str], list[int]] = {}
+        for table, rowid, parent, _fk in self.con.execute("PRAGMA foreign_key_check"):
+            counts.setdefault((table, parent), []).append(rowid)
+        for (table, parent), rowids in counts.items():
+            self.orphans.append(Orphan(table, rowids[0], parent, len(rowids)))
+
+    def _skip(self, t: Target, message: str, *, report: bool = True) -> None:
+        if report:
+            self._problem(t.source.store, message)
+        self.failed.add(t.source.store)
+        self.results.append(
+            SourceResult(
+                t.source.store, t.source.table, t.table.name, "skipped", array=t.source.array
+            )
+        )
+
+    def _result(
+        self, t: Target, status: str, rows: int, total: int, wm: int | None, started: float
+    ) -> None:
+        self.results.append(
+            SourceResult(
+                t.source.store,
+                t.source.table,
+                t.table.name,
+                status,
+                rows,
+                total,
+                wm,
+                round(time.perf_counter() - started, 4),
+                t.source.array,
+            )
+        )
+
+
+def record_batches(
+    op: CopyRecords,
+    path: Path,
+    state: ReadState,
+    *,
+    start: int = 0,
+    start_line: int = 0,
+    hasher: Any = None,
+    end: int | None = None,
+) -> Iterator[list[Record]]:
+    """The record batches of a file record set, read the way its store kind needs."""
+    kind = op.store.kind
+    if kind == "jsonl":
+        return jsonl_records(
+            path, state, start=start, start_line=start_line, hasher=hasher, end=end
+        )
+    if kind == "csv":
+        casters: dict[str, Callable[..., Any]] = {}
+        for t in op.targets:
+            cols = {c.name.casefold(): c for c in t.table.columns}
+            for p, c in t.source.columns.items():
+                col = cols.get(c.casefold())
+                casters[p] = csv_caster(col.type if col else "text")
+        return csv_records(path, op.store, op.source, state, casters)
+    return json_records(path, op.store, op.source, state)
+
+
+def _hash_into(path: Path, limit: int, hasher: Any) -> str:
+    left = limit
+    with open(path, "rb") as f:
+        while left > 0:
+            chunk = f.read(min(1 << 20, left))
+            if not chunk:
+                break
+            hasher.update(chunk)
+            left -= len(chunk)
+    return str(hasher.copy().hexdigest())
+
+
+def _explain(exc: sqlite3.Error) -> str:
+    msg = str(exc)
+    if "locked" in msg or "busy" in msg:
+        return "is locked by another process (retry when it is idle)"
+    if "not a database" in msg or "malformed" in msg:
+        return f"is not a readable SQLite database ({msg}); restore it from a backup"
+    return f"could not be read ({msg})"

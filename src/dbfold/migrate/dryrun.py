@@ -1,0 +1,256 @@
+"""Problems a dry run can already see, without writing anything.
+
+* values that break a target constraint: NULLs in a NOT NULL column (SQLite sources are
+  counted with SQL; record sets from the analysis), values of a type the column does not
+  hold (a warning: SQLite keeps them as they are);
+* duplicate keys: a source whose rows would collide on the target's key (SQLite: GROUP BY;
+  record sets: one streaming pass over the key fields), and, in a merged table whose key
+  lacks the discriminator, the same key in two sources;
+* foreign-key orphans between tables of one SQLite store;
+* stores that changed since the analysis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from dbfold.design.quoting import quote
+from dbfold.migrate.ops import CopyRecords, CopySqlite, Operation, Target
+from dbfold.migrate.records import ReadState, SourceError
+from dbfold.migrate.sqlsource import fingerprint, readable
+from dbfold.migrate.values import make_extractor
+from dbfold.model import Analysis, Column, Problem
+from dbfold.plan import Plan, split_path
+
+#: Record sets larger than this are not scanned for duplicate keys in a dry run.
+MAX_KEY_SCAN = 256 * 1024 * 1024
+_FITS = {
+    "integer": {"integer", "boolean"},
+    "real": {"integer", "real"},
+    "numeric": {"integer", "real"},
+    "boolean": {"boolean", "integer"},
+}
+
+
+def _column(cols: Sequence[Column], path: str) -> Column | None:
+    col = None
+    for name in split_path(path):
+        col = next((c for c in cols if c.name == name), None)
+        if col is None:
+            return None
+        cols = col.fields
+    return col
+
+
+def _sqlite_checks(
+    root: Path, op: CopySqlite, out: list[str], problems: list[Problem]
+) -> set[tuple[object, ...]] | None:
+    t, s = op.target, op.target.source
+    notnull = [
+        (p, c)
+        for p, c in zip(t.paths, t.columns, strict=True)
+        if (col := t.table.column(c)) is not None and not col.nullable
+    ]
+    pk = [c.casefold() for c in t.table.primary_key if c != s.discriminator]
+    key_paths = [p for p, c in zip(t.paths, t.columns, strict=True) if c.casefold() in pk]
+    own = [k.casefold() for k in op.source.primary_key]
+    keys: set[tuple[object, ...]] | None = None
+    con = sqlite3.connect(":memory:")
+    try:
+        with readable(root / op.store.path) as (uri, _snap):
+            con.execute("ATTACH DATABASE ? AS src", (uri,))
+            name = f"src.{quote(s.table)}"
+            (count,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+            if count != op.source.rows:
+                problems.append(
+                    Problem(
+                        s.store,
+                        f"{s.store}: table {s.table} changed since the analysis"
+                        f" ({op.source.rows:,} → {count:,} rows); the migration will copy"
+                        " what it holds then",
+                        "warning",
+                    )
+                )
+            if notnull:
+                sums = ", ".join(f"sum({quote(p)} IS NULL)" for p, _ in notnull)
+                counts = con.execute(f"SELECT {sums} FROM {name}").fetchone()
+                for (_p, c), n in zip(notnull, counts, strict=True):
+                    if n:
+                        out.append(f"{n:,} NULLs from {s.store}:{s.table} in NOT NULL column {c}")
+            if key_paths and len(key_paths) == len(pk) and [k.casefold() for k in key_paths] != own:
+                cols = ", ".join(map(quote, key_paths))
+                (dups,) = con.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {name}"
+                    f" GROUP BY {cols} HAVING count(*) > 1)"
+                ).fetchone()
+                if dups:
+                    out.append(f"{dups:,} duplicate keys ({', '.join(pk)}) in {s.store}:{s.table}")
+            if (
+                s.discriminator
+                and key_paths
+                and s.discriminator.casefold() not in {k.casefold() for k in t.table.primary_key}
+            ):
+                cols = ", ".join(map(quote, key_paths))
+                keys = set(con.execute(f"SELECT {cols} FROM {name}"))
+    finally:
+        con.close()
+    return keys
+
+
+def _record_checks(root: Path, op: CopyRecords, out: dict[str, list[str]]) -> None:
+    from dbfold.migrate.copy import record_batches
+
+    rows = op.source.rows
+    for t in op.targets:
+        if t.source.array:
+            continue
+        for p, c in zip(t.paths, t.columns, strict=True):
+            col, acol = t.table.column(c), _column(op.source.columns, p)
+            if col is None or acol is None:
+                continue
+            nulls = acol.observed.get("null", 0) + rows - (acol.present or rows)
+            if not col.nullable and nulls > 0:
+                out.setdefault(t.table.name, []).append(
+                    f"{nulls:,} records of {op.store.path} lack {p}, but {c} is NOT NULL"
+                )
+            fits = _FITS.get(col.type)
+            if fits:
+                bad = sum(n for typ, n in acol.observed.items() if typ not in fits | {"null"})
+                if bad:
+                    out.setdefault(t.table.name, []).append(
+                        f"{bad:,} values of {op.store.path}:{p} are not {col.type}"
+                        f" (column {c}); SQLite keeps them as they are"
+                    )
+    roots = [t for t in op.roots if t.key_index is not None]
+    if not roots or op.store.bytes > MAX_KEY_SCAN:
+        return
+    for t in roots:
+        i = t.key_index
+        assert i is not None
+        extract = make_extractor([t.paths[i]], [False])
+        seen: set[object] = set()
+        dups = 0
+        first = None
+        for batch in record_batches(op, root / op.store.path, ReadState()):
+            for rec in batch:
+                (k,) = extract(rec)
+                if k in seen:
+                    dups += 1
+                    first = first if first is not None else k
+                else:
+                    seen.add(k)
+        if dups:
+            out.setdefault(t.table.name, []).append(
+                f"{dups:,} duplicate keys in {op.store.path} (first: {first!r});"
+                " the copy of this source will fail"
+            )
+
+
+def _orphans(root: Path, plan: Plan, ops: Sequence[Operation], out: dict[str, list[str]]) -> None:
+    by_table = {op.target.table.name: op for op in ops if isinstance(op, CopySqlite)}
+    for table in plan.tables:
+        for fk in table.foreign_keys:
+            child, parent = by_table.get(table.name), by_table.get(fk.ref_table)
+            if child is None or parent is None or len(fk.columns) != 1:
+                continue
+            if child.store.path != parent.store.path or len(table.sources) != 1:
+                continue
+            inv = {c.casefold(): p for p, c in child.target.source.columns.items()}
+            pinv = {c.casefold(): p for p, c in parent.target.source.columns.items()}
+            cp, pp = inv.get(fk.columns[0].casefold()), pinv.get(fk.ref_columns[0].casefold())
+            if cp is None or pp is None:
+                continue
+            c_name = f"src.{quote(child.target.source.table)}"
+            p_name = f"src.{quote(parent.target.source.table)}"
+            con = sqlite3.connect(":memory:")
+            try:
+                with readable(root / child.store.path) as (uri, _snap):
+                    con.execute("ATTACH DATABASE ? AS src", (uri,))
+                    (n,) = con.execute(
+                        f"SELECT count(*) FROM {c_name} c WHERE c.{quote(cp)} IS NOT NULL AND NOT"
+                        f" EXISTS (SELECT 1 FROM {p_name} p WHERE p.{quote(pp)} = c.{quote(cp)})"
+                    ).fetchone()
+            finally:
+                con.close()
+            if n:
+                out.setdefault(table.name, []).append(
+                    f"{n:,} rows reference a missing {fk.ref_table} row (foreign-key orphans;"
+                    " they are copied and reported, never dropped)"
+                )
+
+
+def dry_run_problems(
+    plan: Plan, analysis: Analysis, root: Path, ops: Sequence[Operation]
+) -> tuple[dict[str, list[str]], list[Problem]]:
+    """Per target table the problems found, and the store-level problems."""
+    per_table: dict[str, list[str]] = {}
+    problems: list[Problem] = []
+    merged_keys: dict[str, list[tuple[str, set[tuple[object, ...]]]]] = {}
+    seen: set[str] = set()
+    for op in ops:
+        if not isinstance(op, (CopySqlite, CopyRecords)):
+            continue
+        store = op.store
+        if store.kind not in ("sqlite", "json", "jsonl", "csv", "tinydb"):
+            if store.path not in seen:
+                seen.add(store.path)
+                problems.append(
+                    Problem(
+                        store.path,
+                        f"{store.path}: a {store.kind} store is not migrated"
+                        " (values are opaque); convert it with the code that owns it",
+                        "warning",
+                    )
+                )
+            continue
+        if store.path not in seen:
+            seen.add(store.path)
+            problems.extend(p for p in store.problems if p.severity == "error")
+            try:
+                size = (
+                    fingerprint(root / store.path)[0]
+                    if store.kind == "sqlite"
+                    else ((root / store.path).stat().st_size)
+                )
+                if size != store.bytes:
+                    problems.append(
+                        Problem(
+                            store.path,
+                            f"{store.path}: changed since the analysis ({store.bytes:,} →"
+                            f" {size:,} bytes); the migration will copy what it holds then",
+                            "warning",
+                        )
+                    )
+            except OSError as exc:
+                problems.append(Problem(store.path, f"{store.path}: cannot be read ({exc})"))
+                continue
+        try:
+            if isinstance(op, CopySqlite):
+                found: list[str] = []
+                keys = _sqlite_checks(root, op, found, problems)
+                if found:
+                    per_table.setdefault(op.target.table.name, []).extend(found)
+                if keys is not None:
+                    merged_keys.setdefault(op.target.table.name, []).append((store.path, keys))
+            else:
+                _record_checks(root, op, per_table)
+        except (SourceError, sqlite3.DatabaseError) as exc:
+            problems.append(Problem(store.path, f"{store.path}: cannot be read ({exc})"))
+    for table, groups in merged_keys.items():
+        for i, (a, ka) in enumerate(groups):
+            for b, kb in groups[i + 1 :]:
+                both = ka & kb
+                if both:
+                    per_table.setdefault(table, []).append(
+                        f"{len(both):,} keys occur in both {a} and {b}, and the key lacks the"
+                        f" discriminator (first: {min(both, key=repr)!r})"
+                    )
+    with contextlib.suppress(SourceError, sqlite3.DatabaseError):
+        _orphans(root, plan, ops, per_table)
+    return per_table, problems
+
+
+__all__ = ["Target", "dry_run_problems"]

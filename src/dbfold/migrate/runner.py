@@ -1,0 +1,338 @@
+"""migrate(): the dry run (default) and the execution of a plan's operations.
+
+A new target is built beside its final path (``<target>.dbfold-tmp``), verified, then renamed
+into place with ``os.replace``; a build interrupted by a crash is resumed by the next run
+(every source committed with its journal row stays done) or, if the plan changed meanwhile,
+started clean. An existing dbfold target is changed in place, source by source, each inside
+one transaction with its journal row; a target that dbfold did not make is refused unless
+``force``, which copies it to ``.dbfold/backups/`` first and then replaces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dbfold.errors import MigrateError
+from dbfold.migrate import journal
+from dbfold.migrate.copy import Copier
+from dbfold.migrate.dryrun import dry_run_problems
+from dbfold.migrate.ops import (
+    CopyRecords,
+    CopySqlite,
+    CreateIndex,
+    CreateTable,
+    CreateView,
+    Operation,
+    build_operations,
+    estimate,
+)
+from dbfold.migrate.progress import Progress
+from dbfold.migrate.report import MigrationReport, TablePlan
+from dbfold.migrate.verify import verify
+from dbfold.model import Analysis, Problem
+from dbfold.plan import Plan
+from dbfold.state import state_dir, write_atomic
+
+TMP_SUFFIX = ".dbfold-tmp"
+
+
+def resolve_target(plan: Plan, root: Path, target: str | None = None) -> Path:
+    """The target file: ``target`` (a path or ``sqlite:///`` URL) or the plan's, under root.
+
+    Raises:
+        MigrateError: a PostgreSQL URL (not supported by migrate yet) or an unknown scheme.
+    """
+    text = target or plan.target
+    if text.startswith(("postgresql://", "postgres://")):
+        raise MigrateError(
+            f"{text}: PostgreSQL targets are not supported by migrate yet; use a SQLite path"
+        )
+    if text.startswith("sqlite:///"):
+        text = text[len("sqlite:///") :]
+    elif "://" in text:
+        raise MigrateError(f"{text}: unknown target scheme; give a file path")
+    path = Path(text)
+    return path if path.is_absolute() else root / path
+
+
+def plan_hash(plan: Plan) -> str:
+    """A short hash of the plan's tables (a resumed build must use the same plan)."""
+    raw = b"".join(t.to_json(indent=False) for t in plan.tables)
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _table_plans(
+    plan: Plan, ops: list[Operation], problems: dict[str, list[str]]
+) -> tuple[TablePlan, ...]:
+    est = estimate(ops)
+    texts: dict[str, list[str]] = {t.name: [] for t in plan.tables}
+    for op in ops:
+        if isinstance(op, CreateTable):
+            texts[op.table.name].append(op.describe())
+        elif isinstance(op, CopySqlite):
+            texts[op.target.table.name].append(op.describe())
+        elif isinstance(op, CopyRecords):
+            for tg in op.targets:
+                if tg in op.roots:
+                    texts[tg.table.name].append(op.describe())
+                else:
+                    texts[tg.table.name].append(
+                        f"filled from array {tg.source.array} of {tg.source.store}:"
+                        f"{tg.source.table} during that copy (parent key + position)"
+                    )
+        elif isinstance(op, CreateIndex):
+            texts[op.table].append(op.describe() + " (after the load)")
+    out = []
+    for t in plan.tables:
+        rows, nbytes, secs = est.get(t.name, (0, 0, 0.0))
+        out.append(
+            TablePlan(
+                t.name,
+                tuple(texts[t.name]),
+                rows,
+                nbytes,
+                round(secs, 3),
+                tuple(problems.get(t.name, ())),
+            )
+        )
+    return tuple(out)
+
+
+def _connect(path: Path, *, fast: bool) -> sqlite3.Connection:
+    con = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    con.execute("PRAGMA busy_timeout = 1000")
+    # A new build may skip fsyncs: a kill -9 loses nothing the OS already has, and a power
+    # loss leaves only the temporary file, which the next run starts again.
+    con.execute(f"PRAGMA synchronous = {'OFF' if fast else 'NORMAL'}")
+    con.execute("PRAGMA cache_size = -65536")
+    con.execute("PRAGMA temp_store = MEMORY")
+    return con
+
+
+def _dbfold_made(path: Path) -> bool | None:
+    """True: a dbfold target; False: something else; None: not a readable SQLite file."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(16) != b"SQLite format 3\x00":
+                return None
+        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            return journal.is_dbfold_target(con)
+        finally:
+            con.close()
+    except (OSError, sqlite3.DatabaseError):
+        return None
+
+
+def _backup(path: Path, root: Path) -> Path:
+    folder = state_dir(root) / "backups"
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{path.stem}-{_now()}{path.suffix or '.db'}"
+    shutil.copy2(path, dest)
+    return dest
+
+
+def _remove_db(path: Path) -> None:
+    for p in (path, Path(f"{path}-journal"), Path(f"{path}-wal"), Path(f"{path}-shm")):
+        p.unlink(missing_ok=True)
+
+
+def _writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MigrateError(f"{folder}: cannot create the target folder ({exc.strerror})") from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".dbfold-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise MigrateError(
+            f"{folder}: the target folder is read-only ({exc.strerror}); make it writable"
+            " or choose another --target"
+        ) from exc
+
+
+def migrate(
+    plan: Plan,
+    analysis: Analysis,
+    root: Path,
+    *,
+    execute: bool = False,
+    target: str | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> MigrationReport:
+    """Dry-run (default) or execute the migration of every source into the target.
+
+    Args:
+        plan: the plan (``.dbfold/plan.json``).
+        analysis: the analysis the plan was designed from.
+        root: the project root.
+        execute: run the operations; without it nothing is written anywhere.
+        target: a target path or ``sqlite:///`` URL instead of ``plan.target``.
+        force: replace a target that dbfold did not make (after backing it up).
+        progress: receives per-source progress (the CLI draws bars with it).
+
+    Returns:
+        A report: per target table the operations (and, executed, per source what was
+        copied), problems, foreign-key orphans and the verification.
+
+    Raises:
+        MigrateError: the target cannot be used (read-only folder, not made by dbfold
+            without ``force``, a PostgreSQL URL).
+    """
+    started = time.perf_counter()
+    run_id = f"{_now()}-{secrets.token_hex(3)}"
+    dest = resolve_target(plan, root, target)
+    for store in plan.stores:
+        if (root / store).absolute() == dest.absolute():
+            raise MigrateError(f"{dest}: the target is a source store; choose another --target")
+    ops, notes = build_operations(plan, analysis)
+    sources_bytes = sum(s.bytes for s in analysis.stores if s.path in set(plan.stores))
+    made = _dbfold_made(dest) if dest.exists() else None
+    mode = "incremental" if made else "new"
+    problems = [Problem(str(dest), n, "warning") for n in notes]
+    if not execute:
+        table_problems, found = dry_run_problems(plan, analysis, root, ops)
+        problems += found
+        if dest.exists() and not made:
+            problems.append(
+                Problem(
+                    str(dest),
+                    f"{dest}: exists and was not made by dbfold; --execute refuses it unless "
+                    "--force (which backs it up to .dbfold/backups/ first)",
+                )
+            )
+        return MigrationReport(
+            str(root),
+            str(dest),
+            False,
+            run_id,
+            "dry-run",
+            tables=_table_plans(plan, ops, table_problems),
+            problems=tuple(problems),
+            seconds=round(time.perf_counter() - started, 3),
+            rows=sum(t.rows for t in _table_plans(plan, ops, {})),
+            sources_bytes=sources_bytes,
+        )
+    _writable(dest.parent)
+    backup = None
+    if dest.exists() and not made:
+        if not force:
+            raise MigrateError(
+                f"{dest}: exists and was not made by dbfold; refusing to touch it "
+                "(use --force to back it up to .dbfold/backups/ and replace it)"
+            )
+        backup = str(_backup(dest, root))
+    work = dest if made else dest.with_name(dest.name + TMP_SUFFIX)
+    if not made:
+        resumable = work.exists() and _dbfold_made(work)
+        if resumable:
+            con = _connect(work, fast=True)
+            if journal.get_meta(con, "plan") != plan_hash(plan):
+                con.close()
+                resumable = False
+        if not resumable:
+            _remove_db(work)
+            con = _connect(work, fast=True)
+    else:
+        con = _connect(work, fast=False)
+    copier = Copier(con, root, run_id, progress)
+    try:
+        _run(con, ops, copier, plan, made=bool(made))
+    except sqlite3.OperationalError as exc:
+        con.close()
+        raise MigrateError(f"{work}: {exc}") from exc
+    con.close()
+    check = verify(plan, root, work, analysis=analysis, skip_stores=frozenset(copier.failed))
+    problems += copier.problems
+    if not made:
+        if check.ok:
+            _replace(work, dest)
+        else:
+            problems.append(
+                Problem(
+                    str(dest),
+                    f"{dest}: verification failed, so the new database was not put in place; "
+                    f"it stays at {work} for inspection (delete it to start clean)",
+                )
+            )
+    final = dest if dest.exists() and (made or check.ok) else work
+    return MigrationReport(
+        str(root),
+        str(dest),
+        True,
+        run_id,
+        mode,
+        tables=_table_plans(plan, ops, {}),
+        sources=tuple(copier.results),
+        problems=tuple(problems),
+        orphans=tuple(copier.orphans),
+        verify=check,
+        seconds=round(time.perf_counter() - started, 3),
+        rows=sum(r.rows for r in copier.results),
+        bytes_read=copier.bytes_read,
+        sources_bytes=sources_bytes,
+        target_bytes=final.stat().st_size if final.exists() else 0,
+        backup=backup,
+    )
+
+
+def _run(
+    con: sqlite3.Connection, ops: list[Operation], copier: Copier, plan: Plan, *, made: bool
+) -> None:
+    con.execute("BEGIN IMMEDIATE")
+    for op in ops:
+        if isinstance(op, CreateTable):
+            op.run(copier)
+    journal.ensure(con)
+    if not made:
+        journal.set_meta(con, "plan", plan_hash(plan))
+    con.execute("COMMIT")
+    copier.entries = journal.last_done(con)
+    for op in ops:
+        if isinstance(op, (CopySqlite, CopyRecords)):
+            op.run(copier)
+    con.execute("BEGIN IMMEDIATE")
+    for op in ops:
+        if isinstance(op, (CreateIndex, CreateView)):
+            op.run(copier)
+    con.execute("COMMIT")
+    copier.check_foreign_keys()
+
+
+def _replace(work: Path, dest: Path) -> None:
+    """Put the finished build in place atomically (fsync, rename, fsync the folder)."""
+    with open(work, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(work, dest)
+    try:
+        fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def save_report(report: MigrationReport, root: Path) -> MigrationReport:
+    """Write the report to ``.dbfold/reports/<timestamp>-migrate.json``; return it with the path."""
+    path = state_dir(root) / "reports" / f"{_now()}-migrate.json"
+    report = replace(report, report_path=str(path))
+    write_atomic(path, report.to_json() + b"\n")
+    return report
