@@ -27,10 +27,10 @@ CREATE TABLE "articles" (
   "stats__likes" INTEGER NOT NULL,
   "summary" TEXT,
   "created_at" TIMESTAMP NOT NULL,
-  "seo__score" REAL NOT NULL,
+  "seo__score" REAL,
   "seo__keywords" TEXT,
-  "translations__fr" TEXT NOT NULL,
-  "translations__de" TEXT NOT NULL
+  "translations__fr" TEXT,
+  "translations__de" TEXT
 );
 
 CREATE TABLE "articles__sections" (

@@ -45,21 +45,29 @@ class _Shaper:
         self.decisions: list[Decision] = []
 
     def fields(
-        self, cols: tuple[Column, ...], keys: tuple[str, ...], names: tuple[str, ...]
+        self,
+        cols: tuple[Column, ...],
+        keys: tuple[str, ...],
+        names: tuple[str, ...],
+        optional: bool = False,
     ) -> list[Field]:
+        """Fields for ``cols``; ``optional``: their parent object is missing or null in some
+        records, so every field under it must be nullable whatever its own counts say."""
         out: list[Field] = []
         for col in cols:
-            out.extend(self.one(col, (*keys, col.name), (*names, col.name)))
+            out.extend(self.one(col, (*keys, col.name), (*names, col.name), optional))
         return out
 
-    def one(self, col: Column, keys: tuple[str, ...], names: tuple[str, ...]) -> list[Field]:
+    def one(
+        self, col: Column, keys: tuple[str, ...], names: tuple[str, ...], optional: bool = False
+    ) -> list[Field]:
         path = join_path(*keys)
         name = "__".join(names)
         depth = len(names)
         subject = f"{self.store}:{self.table.name}.{path}"
         if _is_object(col) and "mixed_types" not in col.hints:
             if depth < self.options.max_depth:
-                return self.fields(col.fields, keys, names)
+                return self.fields(col.fields, keys, names, optional or col.nullable)
             self.decisions.append(
                 Decision(RULE, subject, f"nested deeper than {depth} levels: kept as JSON")
             )
@@ -72,7 +80,7 @@ class _Shaper:
             return []
         if col.type in ("object", "array") or (col.type == "mixed" and col.fields):
             return [Field(path=path, name=name, column=col, kind="json")]
-        return [Field(path=path, name=name, column=col, nullable=col.nullable)]
+        return [Field(path=path, name=name, column=col, nullable=col.nullable or optional)]
 
     def child(self, col: Column, path: str) -> Draft:
         sub = _Shaper(self.store, self.table, self.options)
