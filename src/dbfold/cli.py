@@ -149,6 +149,13 @@ def analyze(out: Output, path: Path) -> int:
     is_flag=True,
     help="Validate a hand-edited .dbfold/plan.json and re-render unified.sql and the report.",
 )
+@click.option(
+    "--no-probe",
+    "probe",
+    flag_value=False,
+    default=True,
+    help="Do not read source values to check suggested foreign keys (faster on huge stores).",
+)
 @common
 def design(
     out: Output,
@@ -159,12 +166,20 @@ def design(
     no_merge: tuple[str, ...],
     discriminator: str,
     check: bool,
+    probe: bool,
 ) -> int:
     """Design one unified schema from the analysis at PATH.
 
     Writes .dbfold/plan.json (the file to edit), unified.sql and .dbfold/REPORT.md.
     """
-    from dbfold.design import DesignOptions, check_plan, render_report, render_sql, summary_line
+    from dbfold.design import (
+        DesignOptions,
+        check_plan,
+        probe_suggestions,
+        render_report,
+        render_sql,
+        summary_line,
+    )
     from dbfold.design import design as run_design
     from dbfold.plan import Plan
     from dbfold.state import (
@@ -205,6 +220,9 @@ def design(
             discriminator=discriminator,
         )
         plan = run_design(analysis, options=options, previous=previous)
+        if probe:
+            # Read-only look at the values behind each suggested key; drops those none match.
+            plan = probe_suggestions(plan, analysis, path)
         write_atomic(where, plan.to_json() + b"\n")
     write_atomic(path / SQL_FILE, render_sql(plan).encode())
     write_atomic(state_dir(path) / REPORT_FILE, render_report(plan, analysis).encode())
@@ -342,7 +360,7 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
     """
     from dbfold.demo import build_sample_project
     from dbfold.design import design as run_design
-    from dbfold.design import render_report, render_sql, summary_line
+    from dbfold.design import probe_suggestions, render_report, render_sql, summary_line
     from dbfold.migrate import migrate as run_migrate
     from dbfold.migrate import resolve_target, save_report
     from dbfold.migrate import verify as run_verify
@@ -385,7 +403,7 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
     con.print(analysis_view(analysis))
 
     con.rule("3. dbfold design")
-    plan = run_design(analysis)
+    plan = probe_suggestions(run_design(analysis), analysis, directory)
     write_atomic(plan_path(directory), plan.to_json() + b"\n")
     write_atomic(directory / SQL_FILE, render_sql(plan).encode())
     write_atomic(state_dir(directory) / REPORT_FILE, render_report(plan, analysis).encode())
