@@ -227,6 +227,14 @@ class Migrator:
             return MigrationResult(
                 None, spec.version, None, (f"create schema {spec.version}",), True
             )
+        if current is None and not spec.migrations():
+            # An unversioned database that already holds exactly the declared schema (a
+            # target filled by `dbfold migrate`, or by hand from unified.sql) is adopted:
+            # the version is recorded, nothing is changed, so no backup is needed.
+            adopt = plan_changes(conn, read_snapshot(conn), want)
+            if not adopt.steps and not adopt.losses:
+                self._record(conn, None, "adopted an existing matching schema", checksum, None)
+                return None
         backup = self._backup(current)
         steps = self._explicit(conn, db, current, backup)
         plan = plan_changes(conn, read_snapshot(conn), want)

@@ -1,0 +1,353 @@
+"""``LegacyConnection``: a real ``sqlite3.Connection`` onto the unified database that speaks
+one legacy store's schema.
+
+The connection *is* a ``sqlite3.Connection`` (a subclass), opened on the unified database
+file, so transactions, ``isolation_level``, ``in_transaction``, ``row_factory`` (including
+``sqlite3.Row``), ``text_factory``, ``create_function``, the context manager, thread checks
+and every error class behave exactly as sqlite3's own. Only the statements change: each is
+translated once (see :mod:`dbfold.adapters.rewrite`, cached per text) and the translation
+runs on the real connection, so cursors, ``description``, ``rowcount`` and iteration are the
+driver's.
+
+``lastrowid`` is the unified table's rowid, which for every table that kept its
+``INTEGER PRIMARY KEY`` is the legacy id. For a merged table (primary key
+``(discriminator, id)``) it is the legacy ``id`` of the inserted row — the value the legacy
+store would have returned, and the one that finds the row again through the adapter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from dbfold.adapters.mapping import StoreMap
+from dbfold.adapters.rewrite import Translation, translator_for
+from dbfold.errors import AdapterError
+from dbfold.model import Analysis
+from dbfold.plan import Plan
+from dbfold.runtime.backend import quote_ident
+from dbfold.runtime.sqltext import split_statements
+
+__all__ = ["LegacyConnection", "LegacyCursor", "connect", "store_map"]
+
+Params = Any  # what sqlite3 accepts: a sequence or a mapping
+
+_MAPS: dict[tuple[int, str, int], tuple[Plan, Analysis | None, StoreMap]] = {}
+_MAPS_LOCK = threading.Lock()
+
+
+def store_map(plan: Plan, store: str, analysis: Analysis | None = None) -> StoreMap:
+    """The shared :class:`StoreMap` of ``store`` under ``plan`` (one per plan and store)."""
+    key = (id(plan), store, id(analysis))
+    with _MAPS_LOCK:
+        entry = _MAPS.get(key)
+        if entry is not None and entry[0] is plan and entry[1] is analysis:
+            return entry[2]
+        mapping = StoreMap(plan, store, analysis)
+        _MAPS[key] = (plan, analysis, mapping)
+        return mapping
+
+
+class LegacyCursor(sqlite3.Cursor):
+    """A sqlite3 cursor whose statements are translated from the legacy schema."""
+
+    _dbfold_lastrowid: int | None = None
+    _dbfold_rowcount: int | None = None
+
+    @property
+    def lastrowid(self) -> int | None:
+        """The inserted row's id as the legacy store would report it (see module doc)."""
+        override = self._dbfold_lastrowid
+        return super().lastrowid if override is None else override
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by the last statement (summed over a split multi-row INSERT)."""
+        override = self._dbfold_rowcount
+        return super().rowcount if override is None else override
+
+    def execute(self, sql: str, parameters: Params = (), /) -> LegacyCursor:
+        """Translate ``sql`` and run it with ``parameters``."""
+        conn: LegacyConnection = self.connection  # type: ignore[assignment]
+        tr = conn._dbfold_translate(sql)
+        if self._dbfold_lastrowid is not None or self._dbfold_rowcount is not None:
+            self._dbfold_lastrowid = self._dbfold_rowcount = None
+        if tr.kind == "sql":
+            super().execute(tr.sql, parameters)
+            if tr.key_sql is not None:
+                self._fix_key(conn, tr.key_sql)
+            return self
+        return self._special(conn, tr, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Params], /) -> LegacyCursor:
+        """Translate ``sql`` once and run it for every parameter set."""
+        conn: LegacyConnection = self.connection  # type: ignore[assignment]
+        tr = conn._dbfold_translate(sql)
+        self._dbfold_lastrowid = self._dbfold_rowcount = None
+        if tr.kind == "sql":
+            super().executemany(tr.sql, seq_of_parameters)
+            if tr.key_sql is not None:
+                self._fix_key(conn, tr.key_sql)
+            return self
+        if tr.kind == "error":
+            tr.raise_error()
+        total = 0
+        for params in seq_of_parameters:
+            self._special(conn, tr, params)
+            total += max(self.rowcount, 0)
+        self._dbfold_rowcount = total
+        return self
+
+    def executescript(self, sql_script: str, /) -> LegacyCursor:
+        """Translate every statement first (refusing before anything runs), then run them."""
+        conn: LegacyConnection = self.connection  # type: ignore[assignment]
+        parts: list[str] = []
+        later: list[Translation] = []
+        for statement in split_statements(sql_script):
+            tr = conn._dbfold_translate(statement)
+            if tr.kind == "error":
+                tr.raise_error()
+            if tr.kind == "sql":
+                parts.append(tr.sql)
+            elif tr.kind == "pragma":
+                later.append(tr)
+        super().executescript(";\n".join(parts) + (";" if parts else ""))
+        for tr in later:
+            self._special(conn, tr, ())
+        return self
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _fix_key(self, conn: LegacyConnection, key_sql: str) -> None:
+        rowid = super().lastrowid
+        if rowid is None or super().rowcount != 1:
+            return
+        row = sqlite3.Connection.execute(conn, key_sql, (rowid,)).fetchone()
+        if row is not None and row[0] is not None:
+            self._dbfold_lastrowid = row[0]
+
+    def _special(self, conn: LegacyConnection, tr: Translation, params: Params) -> LegacyCursor:
+        if tr.kind == "error":
+            tr.raise_error()
+        mapping = conn._dbfold_map
+        if tr.kind == "empty":
+            super().execute("")
+            return self
+        if tr.kind == "split":
+            return self._split(conn, tr, params)
+        if tr.kind == "shadow":
+            names, rows = mapping.shadow_query(tr.sql, params)
+            return self._rows(names, rows)
+        if tr.kind == "pragma":
+            name = tr.sql
+            if tr.value is None:
+                return self._rows([name], [(getattr(mapping, name),)])
+            with contextlib.suppress(ValueError):  # SQLite ignores a value that is no number
+                setattr(mapping, name, int(tr.value, 0))
+            super().execute("")
+            return self
+        raise AdapterError(f"unknown translation {tr.kind!r}")  # pragma: no cover
+
+    def _split(self, conn: LegacyConnection, tr: Translation, params: Params) -> LegacyCursor:
+        """Run a multi-row INSERT row by row, atomically (one savepoint)."""
+        named = isinstance(params, Mapping)
+        seq = [] if named else list(params)
+        need = sum(n for _, n in tr.parts)
+        if not named and need != len(seq):
+            raise sqlite3.ProgrammingError(
+                f"Incorrect number of bindings supplied. The current statement uses {need}, "
+                f"and there are {len(seq)} supplied."
+            )
+        raw = sqlite3.Connection.execute
+        level = conn.isolation_level
+        if not conn.in_transaction and level is not None:
+            raw(conn, f"BEGIN {level}")
+        raw(conn, 'SAVEPOINT "dbfold_rows"')
+        total, offset, last = 0, 0, None
+        try:
+            for part, n in tr.parts:
+                super().execute(part.sql, params if named else seq[offset : offset + n])
+                offset += n
+                total += super().rowcount
+                if part.key_sql is not None:
+                    self._fix_key(conn, part.key_sql)
+                    last = self._dbfold_lastrowid
+        except BaseException:
+            raw(conn, 'ROLLBACK TO "dbfold_rows"')
+            raw(conn, 'RELEASE "dbfold_rows"')
+            raise
+        raw(conn, 'RELEASE "dbfold_rows"')
+        self._dbfold_rowcount = total
+        self._dbfold_lastrowid = last
+        return self
+
+    def _rows(self, names: list[str], rows: list[tuple[Any, ...]]) -> LegacyCursor:
+        """Make this cursor return ``rows`` under ``names`` (through the real driver, so
+        ``row_factory`` and ``description`` behave as for any query)."""
+        if not names:
+            super().execute("")
+            return self
+        cols = ", ".join(f"column{i + 1} AS {quote_ident(n)}" for i, n in enumerate(names))
+        if not rows:
+            nulls = ", ".join(f"NULL AS {quote_ident(n)}" for n in names)
+            super().execute(f"SELECT {nulls} WHERE 0")
+            return self
+        marks = "(" + ", ".join("?" for _ in names) + ")"
+        values = ", ".join(marks for _ in rows)
+        flat = [v for row in rows for v in row]
+        super().execute(f"SELECT {cols} FROM (VALUES {values})", flat)
+        return self
+
+
+class LegacyConnection(sqlite3.Connection):
+    """A sqlite3 connection onto the unified database, speaking a legacy store's schema.
+
+    Make one with :func:`connect` (or let :func:`dbfold.adapters.install` make them).
+    """
+
+    _dbfold_map: StoreMap
+
+    def _dbfold_attach(self, mapping: StoreMap) -> None:
+        self._dbfold_map = mapping
+        self._dbfold_translate = translator_for(mapping).translate
+
+    @property
+    def legacy_store(self) -> str:
+        """The store (as the plan names it) that this connection stands in for."""
+        return self._dbfold_map.store
+
+    def cursor(self, factory: Any = None) -> Any:
+        """A :class:`LegacyCursor` (or the given cursor class, combined with it)."""
+        if factory is None or factory is sqlite3.Cursor:
+            factory = LegacyCursor
+        elif not issubclass(factory, LegacyCursor):
+            factory = _combined(factory)
+        return super().cursor(factory)
+
+    def execute(self, sql: str, parameters: Params = (), /) -> LegacyCursor:
+        """Like ``sqlite3.Connection.execute``, translated."""
+        cursor: LegacyCursor = self.cursor()
+        return cursor.execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Params], /) -> LegacyCursor:
+        """Like ``sqlite3.Connection.executemany``, translated."""
+        cursor: LegacyCursor = self.cursor()
+        return cursor.executemany(sql, parameters)
+
+    def executescript(self, sql_script: str, /) -> LegacyCursor:
+        """Like ``sqlite3.Connection.executescript``, translated."""
+        cursor: LegacyCursor = self.cursor()
+        return cursor.executescript(sql_script)
+
+    def iterdump(self) -> Iterator[str]:  # type: ignore[override]
+        """Refused: a dump of the unified database is not a dump of the legacy store."""
+        raise AdapterError(
+            f"iterdump() on a routed connection to {self.legacy_store} is not supported; "
+            "dump the unified database with sqlite3 directly"
+        )
+
+    def backup(self, *args: Any, **kwargs: Any) -> None:
+        """Refused: back up the unified database itself."""
+        raise AdapterError(
+            f"backup() on a routed connection to {self.legacy_store} is not supported; "
+            "back up the unified database instead"
+        )
+
+
+_COMBINED: dict[type, type] = {}
+
+
+def _combined(factory: type) -> type:
+    if not issubclass(factory, sqlite3.Cursor):
+        raise AdapterError(f"cursor factory {factory.__name__} is not a sqlite3.Cursor subclass")
+    found = _COMBINED.get(factory)
+    if found is None:
+        found = _COMBINED[factory] = type(f"Legacy{factory.__name__}", (LegacyCursor, factory), {})
+    return found
+
+
+def resolve_store(plan: Plan, legacy_path: str | os.PathLike[str], root: Path | None) -> str:
+    """The plan's name of the store at ``legacy_path`` (a plan path, or a file under root)."""
+    text = os.fspath(legacy_path)
+    if text in plan.stores:
+        return text
+    if root is not None:
+        path = Path(text)
+        full = path if path.is_absolute() else root / path
+        try:
+            rel = Path(os.path.realpath(full)).relative_to(os.path.realpath(root)).as_posix()
+        except ValueError:
+            rel = None
+        if rel in plan.stores:
+            return rel
+    raise AdapterError(
+        f"{text} is not a store of the plan; check the path (stores: "
+        f"{', '.join(plan.stores) or 'none'})"
+    )
+
+
+def connect(
+    legacy_path: str | os.PathLike[str],
+    plan: Plan,
+    target: str | os.PathLike[str] | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    analysis: Analysis | None = None,
+    read_only: bool = False,
+    timeout: float = 5.0,
+    detect_types: int = 0,
+    isolation_level: str | None = "",
+    check_same_thread: bool = True,
+    cached_statements: int = 128,
+    factory: type[LegacyConnection] | None = None,
+) -> LegacyConnection:
+    """Open a sqlite3-compatible connection that speaks ``legacy_path``'s schema.
+
+    Args:
+        legacy_path: The store as the plan names it (``data/tracking.db``), or its file.
+        plan: The plan that folded the store.
+        target: The unified database file; default the plan's target under ``root``.
+        root: The project root (for relative store files and the default target).
+        analysis: Optional; gives the legacy ``CREATE TABLE`` text for sqlite_master and
+            PRAGMA answers, and the store's user_version.
+        read_only: Open the unified database read-only (as ``file:…?mode=ro`` asks).
+        timeout, detect_types, isolation_level, check_same_thread, cached_statements: As
+            for ``sqlite3.connect``.
+        factory: A :class:`LegacyConnection` subclass to instantiate.
+
+    Returns:
+        A :class:`LegacyConnection`.
+
+    Raises:
+        AdapterError: If the path is not a store of the plan.
+    """
+    base = Path(root) if root is not None else None
+    store = resolve_store(plan, legacy_path, base)
+    if target is None:
+        target = (base or Path.cwd()) / plan.target
+    path = Path(target)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    if not path.exists():
+        raise AdapterError(
+            f"unified database {path} does not exist; run dbfold migrate --execute first"
+        )
+    database = f"file:{quote(str(path.resolve()))}?mode=ro" if read_only else str(path)
+    cls = factory or LegacyConnection
+    conn = cls(
+        database,
+        timeout=timeout,
+        detect_types=detect_types,
+        isolation_level=isolation_level,  # type: ignore[arg-type]
+        check_same_thread=check_same_thread,
+        cached_statements=cached_statements,
+        uri=read_only,
+    )
+    conn._dbfold_attach(store_map(plan, store, analysis))
+    return conn
