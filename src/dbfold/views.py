@@ -6,6 +6,7 @@ Nothing here computes results; it only presents them, so the CLI stays a thin la
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -13,6 +14,7 @@ from rich.progress import TaskID
 from rich.table import Table
 from rich.text import Text
 
+from dbfold.demo.legacy_check import LegacyRun
 from dbfold.migrate.report import MigrationReport, OptimizeReport, VerifyReport
 from dbfold.model import Analysis, Interface, Problem
 from dbfold.runtime.tour import TourResult
@@ -391,3 +393,24 @@ class RichProgress:
         if self.task is not None:
             self.bar.remove_task(self.task)
             self.task = None
+
+
+def legacy_view(runs: Sequence[LegacyRun]) -> RenderableType:
+    """Each legacy command run both ways: identical or not, and the first differing line."""
+    text = Text()
+    for run in runs:
+        command = " ".join(("python", "main.py", *run.command))
+        if run.same:
+            lines = run.original.count("\n")
+            text.append("  ✓ ", style="bold green")
+            text.append(f"{command}: identical output ({lines} lines) on both sides\n")
+            continue
+        text.append("  ✗ ", style="bold red")
+        text.append(f"{command}: outputs differ\n")
+        for left, right in zip(
+            [*run.original.splitlines(), ""], [*run.routed.splitlines(), ""], strict=False
+        ):
+            if left != right:
+                text.append(f"      original: {left}\n      routed:   {right}\n", style="red")
+                break
+    return text

@@ -2,7 +2,7 @@
 
 CREATE TABLE "posts" (
   "row_id" INTEGER PRIMARY KEY NOT NULL,
-  "id" INTEGER NOT NULL,
+  "id" INTEGER,
   "title" TEXT,
   "meta__author" TEXT,
   "meta__stats" TEXT,

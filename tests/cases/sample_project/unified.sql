@@ -9,24 +9,24 @@ CREATE TABLE "cache" (
 
 CREATE TABLE "sessions" (
   "key" TEXT NOT NULL,
-  "value" TEXT NOT NULL,
+  "value" TEXT,
   PRIMARY KEY ("key")
 );
 
 CREATE TABLE "articles" (
   "row_id" INTEGER PRIMARY KEY NOT NULL,
-  "id" INTEGER NOT NULL,
-  "slug" TEXT NOT NULL,
-  "title" TEXT NOT NULL,
-  "author__id" TEXT NOT NULL,
-  "author__role" TEXT NOT NULL,
+  "id" INTEGER,
+  "slug" TEXT,
+  "title" TEXT,
+  "author__id" TEXT,
+  "author__role" TEXT,
   "tags" TEXT,
-  "status" TEXT NOT NULL,
-  "word_count" INTEGER NOT NULL,
-  "stats__views" INTEGER NOT NULL,
-  "stats__likes" INTEGER NOT NULL,
+  "status" TEXT,
+  "word_count" INTEGER,
+  "stats__views" INTEGER,
+  "stats__likes" INTEGER,
   "summary" TEXT,
-  "created_at" TIMESTAMP NOT NULL,
+  "created_at" TIMESTAMP,
   "seo__score" REAL,
   "seo__keywords" TEXT,
   "translations__fr" TEXT,
@@ -36,8 +36,8 @@ CREATE TABLE "articles" (
 CREATE TABLE "articles__sections" (
   "parent_id" INTEGER NOT NULL,
   "position" INTEGER NOT NULL,
-  "heading" TEXT NOT NULL,
-  "words" INTEGER NOT NULL,
+  "heading" TEXT,
+  "words" INTEGER,
   PRIMARY KEY ("parent_id", "position"),
   FOREIGN KEY ("parent_id") REFERENCES "articles" ("row_id") ON DELETE CASCADE
 );
@@ -122,15 +122,15 @@ CREATE TABLE "job_runs" (
 
 CREATE TABLE "_default" (
   "id" INTEGER PRIMARY KEY NOT NULL,
-  "key" TEXT NOT NULL,
-  "value" TEXT NOT NULL
+  "key" TEXT,
+  "value" TEXT
 );
 
 CREATE TABLE "prefs" (
   "id" INTEGER PRIMARY KEY NOT NULL,
-  "user" TEXT NOT NULL,
-  "notify" BOOLEAN NOT NULL,
-  "digest" TEXT NOT NULL
+  "user" TEXT,
+  "notify" BOOLEAN,
+  "digest" TEXT
 );
 
 CREATE TABLE "actions" (
@@ -152,30 +152,30 @@ CREATE TABLE "tracking_events" (
 
 CREATE TABLE "users" (
   "id" TEXT NOT NULL,
-  "name" TEXT NOT NULL,
-  "email" TEXT NOT NULL,
-  "plan" TEXT NOT NULL,
-  "created_at" TIMESTAMP NOT NULL,
-  "settings__theme" TEXT NOT NULL,
-  "settings__digest" BOOLEAN NOT NULL,
+  "name" TEXT,
+  "email" TEXT,
+  "plan" TEXT,
+  "created_at" TIMESTAMP,
+  "settings__theme" TEXT,
+  "settings__digest" BOOLEAN,
   PRIMARY KEY ("id")
 );
 
 CREATE TABLE "exports_costs" (
-  "date" TIMESTAMP NOT NULL,
-  "model" TEXT NOT NULL,
-  "provider" TEXT NOT NULL,
-  "tokens_in" INTEGER NOT NULL,
-  "tokens_out" INTEGER NOT NULL,
-  "cost_usd" REAL NOT NULL
+  "date" TIMESTAMP,
+  "model" TEXT,
+  "provider" TEXT,
+  "tokens_in" INTEGER,
+  "tokens_out" INTEGER,
+  "cost_usd" REAL
 );
 
 CREATE TABLE "logs_events" (
-  "props__ms" INTEGER NOT NULL,
-  "props__path" TEXT NOT NULL,
-  "ts" TIMESTAMP NOT NULL,
-  "type" TEXT NOT NULL,
-  "user" TEXT NOT NULL,
+  "props__ms" INTEGER,
+  "props__path" TEXT,
+  "ts" TIMESTAMP,
+  "type" TEXT,
+  "user" TEXT,
   "session" TEXT
 );
 

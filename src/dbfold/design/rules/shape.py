@@ -80,7 +80,11 @@ class _Shaper:
             return []
         if col.type in ("object", "array") or (col.type == "mixed" and col.fields):
             return [Field(path=path, name=name, column=col, kind="json")]
-        return [Field(path=path, name=name, column=col, nullable=col.nullable or optional)]
+        # A file declares no schema: that every record has a field today does not bind the
+        # records the legacy code appends tomorrow (gradual migration folds those in), so
+        # only keys are NOT NULL in tables that come from record sets.
+        required = self.table.layout == "table" and not col.nullable and not optional
+        return [Field(path=path, name=name, column=col, nullable=not required)]
 
     def child(self, col: Column, path: str) -> Draft:
         sub = _Shaper(self.store, self.table, self.options)
