@@ -10,16 +10,42 @@ hostile names.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, settings
+
 from dbfold.design import render_sql
 from dbfold.model import Analysis
 from dbfold.plan import Plan, split_path
 from dbfold.runtime.backend import quote_ident
+
+# Hypothesis settings of the adapter tests. Locally the example database (.hypothesis/, git-
+# ignored) replays every failure found before, so a rare counterexample is not lost; with the
+# CI environment variable set, examples are derandomized (the same ones each run, no state on
+# disk), so a CI result is reproducible. The profiles are registered, never loaded: loading
+# is global and would change the hypothesis tests of other folders too.
+settings.register_profile(
+    "dbfold-adapters-ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dbfold-adapters-dev",
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+HYPOTHESIS = settings.get_profile(
+    "dbfold-adapters-ci" if os.environ.get("CI") else "dbfold-adapters-dev"
+)
 
 
 def create_unified(plan: Plan, target: Path) -> None:
@@ -99,8 +125,9 @@ RENAMES = {
 
 
 def build_stores(root: Path) -> None:
-    """Two trackers with same-shaped tables (merged) and an app store with clashing and
-    hostile names."""
+    """Two trackers with same-shaped tables (merged; ``events`` keyed AUTOINCREMENT,
+    ``users`` by a plain INTEGER PRIMARY KEY) and an app store with clashing and hostile
+    names."""
     (root / "trackers").mkdir(parents=True, exist_ok=True)
     (root / "app").mkdir(parents=True, exist_ok=True)
     for name, n in (("clicks", 6), ("views", 4)):
@@ -108,8 +135,8 @@ def build_stores(root: Path) -> None:
         conn.executescript(
             """
             CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, score INTEGER);
-            CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, ts INTEGER,
-                                 user_id INTEGER);
+            CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+                                 ts INTEGER, user_id INTEGER);
             CREATE INDEX idx_events_ts ON events (ts);
             """
         )

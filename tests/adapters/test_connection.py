@@ -64,7 +64,8 @@ def test_schema_questions_in_legacy_names(fresh: Project) -> None:
     names = conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
     ).fetchall()
-    assert names == [("events",), ("users",)]
+    # As in the legacy file: its AUTOINCREMENT table made SQLite add sqlite_sequence.
+    assert names == [("events",), ("sqlite_sequence",), ("users",)]
     info = conn.execute("PRAGMA table_info(events)").fetchall()
     assert [(r[1], r[2], r[5]) for r in info] == [
         ("id", "INTEGER", 1),

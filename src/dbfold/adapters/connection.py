@@ -13,6 +13,16 @@ driver's.
 ``INTEGER PRIMARY KEY`` is the legacy id. For a merged table (primary key
 ``(discriminator, id)``) it is the legacy ``id`` of the inserted row — the value the legacy
 store would have returned, and the one that finds the row again through the adapter.
+
+Stores that were separate files now share one file and so one write lock: while one legacy
+connection holds an uncommitted write, a write through another waits ``timeout`` seconds
+and then fails with :class:`StoreLockedError` (a ``sqlite3.OperationalError``, "database is
+locked", as before) naming both stores and what to do. When the holder is a connection that
+only this thread may use, waiting cannot help (this thread would have to commit it), so the
+error comes at once. Sharing one writer connection between the legacy connections (one
+savepoint each) was considered and rejected: savepoints nest, so committing the first
+store's work would also commit, or release the savepoint of, every store that began after
+it, and a rollback could no longer undo one store's writes alone.
 """
 
 from __future__ import annotations
@@ -21,12 +31,13 @@ import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from dbfold.adapters.mapping import StoreMap
+from dbfold.adapters.mapping import SEQUENCE_DDL, SEQUENCE_TABLE, StoreMap, TableMap
 from dbfold.adapters.rewrite import Translation, translator_for
 from dbfold.errors import AdapterError
 from dbfold.model import Analysis
@@ -34,7 +45,7 @@ from dbfold.plan import Plan
 from dbfold.runtime.backend import quote_ident
 from dbfold.runtime.sqltext import split_statements
 
-__all__ = ["LegacyConnection", "LegacyCursor", "connect", "store_map"]
+__all__ = ["LegacyConnection", "LegacyCursor", "StoreLockedError", "connect", "store_map"]
 
 Params = Any  # what sqlite3 accepts: a sequence or a mapping
 
@@ -52,6 +63,22 @@ def store_map(plan: Plan, store: str, analysis: Analysis | None = None) -> Store
         mapping = StoreMap(plan, store, analysis)
         _MAPS[key] = (plan, analysis, mapping)
         return mapping
+
+
+class StoreLockedError(AdapterError, sqlite3.OperationalError):
+    """Another connection holds the unified database's write lock ("database is locked").
+
+    A ``sqlite3.OperationalError``, so legacy code that handles a locked database still does.
+    """
+
+
+#: Open legacy connections by unified database file, to name the holder of a write lock.
+_OPEN: dict[str, weakref.WeakSet[LegacyConnection]] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    return str(exc).startswith("database is locked") or str(exc) == "database table is locked"
 
 
 class LegacyCursor(sqlite3.Cursor):
@@ -78,30 +105,53 @@ class LegacyCursor(sqlite3.Cursor):
         tr = conn._dbfold_translate(sql)
         if self._dbfold_lastrowid is not None or self._dbfold_rowcount is not None:
             self._dbfold_lastrowid = self._dbfold_rowcount = None
-        if tr.kind == "sql":
-            super().execute(tr.sql, parameters)
-            if tr.key_sql is not None:
-                self._fix_key(conn, tr.key_sql)
-            return self
-        return self._special(conn, tr, parameters)
+        if not conn.in_transaction:
+            conn._dbfold_wrote = False
+        if tr.write and not conn._dbfold_wrote:
+            conn._dbfold_check_peers()
+        try:
+            if tr.kind == "sql":
+                super().execute(tr.sql, parameters)
+                if tr.key_sql is not None:
+                    self._fix_key(conn, tr.key_sql)
+            else:
+                self._special(conn, tr, parameters)
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                raise conn._dbfold_locked(exc) from exc
+            raise
+        if tr.write:
+            conn._dbfold_wrote = conn.in_transaction
+        return self
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Params], /) -> LegacyCursor:
         """Translate ``sql`` once and run it for every parameter set."""
         conn: LegacyConnection = self.connection  # type: ignore[assignment]
         tr = conn._dbfold_translate(sql)
         self._dbfold_lastrowid = self._dbfold_rowcount = None
-        if tr.kind == "sql":
-            super().executemany(tr.sql, seq_of_parameters)
-            if tr.key_sql is not None:
-                self._fix_key(conn, tr.key_sql)
-            return self
         if tr.kind == "error":
             tr.raise_error()
-        total = 0
-        for params in seq_of_parameters:
-            self._special(conn, tr, params)
-            total += max(self.rowcount, 0)
-        self._dbfold_rowcount = total
+        if not conn.in_transaction:
+            conn._dbfold_wrote = False
+        if tr.write and not conn._dbfold_wrote:
+            conn._dbfold_check_peers()
+        try:
+            if tr.kind == "sql":
+                super().executemany(tr.sql, seq_of_parameters)
+                if tr.key_sql is not None:
+                    self._fix_key(conn, tr.key_sql)
+            else:
+                total = 0
+                for params in seq_of_parameters:
+                    self._special(conn, tr, params)
+                    total += max(self.rowcount, 0)
+                self._dbfold_rowcount = total
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                raise conn._dbfold_locked(exc) from exc
+            raise
+        if tr.write:
+            conn._dbfold_wrote = conn.in_transaction
         return self
 
     def executescript(self, sql_script: str, /) -> LegacyCursor:
@@ -117,7 +167,12 @@ class LegacyCursor(sqlite3.Cursor):
                 parts.append(tr.sql)
             elif tr.kind == "pragma":
                 later.append(tr)
-        super().executescript(";\n".join(parts) + (";" if parts else ""))
+        try:
+            super().executescript(";\n".join(parts) + (";" if parts else ""))
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                raise conn._dbfold_locked(exc) from exc
+            raise
         for tr in later:
             self._special(conn, tr, ())
         return self
@@ -212,10 +267,88 @@ class LegacyConnection(sqlite3.Connection):
     """
 
     _dbfold_map: StoreMap
+    _dbfold_file = ""
+    _dbfold_timeout = 5.0
+    _dbfold_thread: int | None = None  # the only thread allowed to use it (check_same_thread)
+    _dbfold_wrote = False  # this transaction has written (so it holds the write lock)
 
-    def _dbfold_attach(self, mapping: StoreMap) -> None:
+    def _dbfold_attach(
+        self, mapping: StoreMap, file: str = "", timeout: float = 5.0, bound: bool = True
+    ) -> None:
         self._dbfold_map = mapping
         self._dbfold_translate = translator_for(mapping).translate
+        self._dbfold_file = file
+        self._dbfold_timeout = timeout
+        self._dbfold_thread = threading.get_ident() if bound else None
+        if file:
+            with _OPEN_LOCK:
+                _OPEN.setdefault(file, weakref.WeakSet()).add(self)
+
+    def _dbfold_writers(self) -> list[LegacyConnection]:
+        """The other legacy connections of this process that hold an uncommitted write."""
+        with _OPEN_LOCK:
+            peers = list(_OPEN.get(self._dbfold_file, ()))
+        out = []
+        for peer in peers:
+            if peer is self:
+                continue
+            try:
+                if peer.in_transaction and peer._dbfold_wrote:
+                    out.append(peer)
+            except sqlite3.ProgrammingError:
+                continue  # closed
+        return out
+
+    def _dbfold_check_peers(self) -> None:
+        """Fail at once when the write lock belongs to a connection only this thread may use:
+        waiting for it would only wait out the timeout."""
+        if len(_OPEN.get(self._dbfold_file, ())) < 2:
+            return
+        me = threading.get_ident()
+        stuck = [p for p in self._dbfold_writers() if p._dbfold_thread == me]
+        if stuck:
+            raise self._dbfold_locked(None, stuck)
+
+    def _dbfold_locked(
+        self, exc: sqlite3.OperationalError | None, holders: list[LegacyConnection] | None = None
+    ) -> StoreLockedError:
+        holders = self._dbfold_writers() if holders is None else holders
+        me = self.legacy_store
+        waited = f"waited {self._dbfold_timeout:g} s"
+        if holders:
+            names = sorted({h.legacy_store for h in holders})
+            who = ", ".join(f"another connection to {n}" if n == me else n for n in names)
+            if exc is None:
+                waited = "it belongs to this thread, so waiting cannot help"
+            message = (
+                f"database is locked: {me} cannot write to the unified database "
+                f"{self._dbfold_file}: {who} (in this process) holds an uncommitted write "
+                f"transaction there ({waited}). The stores now share one file and one write "
+                f"lock: commit or roll back {', '.join(names)} before writing through {me}, "
+                "or open the connections with isolation_level=None (autocommit)"
+            )
+        else:
+            message = (
+                f"database is locked: {me} cannot write to the unified database "
+                f"{self._dbfold_file}: another connection or process holds its write lock "
+                f"({waited}); commit that writer's transactions sooner, or raise timeout"
+            )
+        error = StoreLockedError(message)
+        if exc is not None:
+            for attr in ("sqlite_errorcode", "sqlite_errorname"):
+                if hasattr(exc, attr):
+                    setattr(error, attr, getattr(exc, attr))
+        return error
+
+    def close(self) -> None:
+        """Close the connection (uncommitted changes are lost, as with sqlite3)."""
+        with _OPEN_LOCK:
+            peers = _OPEN.get(self._dbfold_file)
+            if peers is not None:
+                peers.discard(self)
+                if not peers:
+                    del _OPEN[self._dbfold_file]
+        super().close()
 
     @property
     def legacy_store(self) -> str:
@@ -349,5 +482,66 @@ def connect(
         cached_statements=cached_statements,
         uri=read_only,
     )
-    conn._dbfold_attach(store_map(plan, store, analysis))
+    mapping = store_map(plan, store, analysis)
+    conn._dbfold_attach(mapping, os.path.realpath(path), timeout, bound=check_same_thread)
+    auto = [t for t in mapping.tables.values() if t.autoincrement]
+    if auto and not read_only:
+        try:
+            _sequence_triggers(conn, auto, (base or Path.cwd()) / store)
+        except BaseException:
+            conn.close()
+            raise
     return conn
+
+
+def _sequence_triggers(conn: LegacyConnection, tables: list[TableMap], legacy: Path) -> None:
+    """Make the AUTOINCREMENT emulation of these tables (see TableMap.trigger_sql).
+
+    The first time, each source's high-water mark starts from the legacy file's
+    ``sqlite_sequence`` when the file is still there (read through a read-only URI), so a
+    key deleted before the migration is not handed out again either.
+    """
+    raw = sqlite3.Connection.execute
+    found = raw(
+        conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (SEQUENCE_TABLE,)
+    ).fetchone()
+    if found is None:
+        raw(conn, SEQUENCE_DDL)  # DDL: autocommits under sqlite3's default isolation
+    known = {
+        (name, source)
+        for name, source in raw(conn, f'SELECT "name", "source" FROM "{SEQUENCE_TABLE}"')
+    }
+    missing = [t for t in tables if (t.target, t.value or "") not in known]
+    if missing:
+        marks = _legacy_sequence(legacy)
+        seeds = [(t.target, t.value or "", marks[t.legacy]) for t in missing if t.legacy in marks]
+        if seeds:
+            cur = conn.cursor()
+            sqlite3.Cursor.executemany(
+                cur,
+                f'INSERT OR IGNORE INTO "{SEQUENCE_TABLE}" ("name", "source", "seq") '
+                "VALUES (?, ?, ?)",
+                seeds,
+            )
+    if conn.in_transaction:
+        conn.commit()
+    for table in tables:
+        raw(conn, table.trigger_sql())
+
+
+def _legacy_sequence(path: Path) -> dict[str, int]:
+    """``sqlite_sequence`` of a legacy file (empty when it is gone or unreadable)."""
+    if not path.is_file():
+        return {}
+    try:
+        # The class, not sqlite3.connect: install() may have routed that to this store.
+        src = sqlite3.Connection(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
+    try:
+        rows = src.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        src.close()
+    return {str(name): int(seq) for name, seq in rows if isinstance(seq, int)}

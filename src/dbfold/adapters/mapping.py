@@ -13,11 +13,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import TokenError
+from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
+
 from dbfold.model import Analysis, Store
 from dbfold.plan import Plan, PlanTable, Source, split_path
 from dbfold.runtime.backend import quote_ident
 
-__all__ = ["StoreMap", "TableMap", "literal", "store_kind"]
+__all__ = ["SEQUENCE_TABLE", "StoreMap", "TableMap", "literal", "store_kind"]
+
+#: Where the adapters keep the AUTOINCREMENT high-water mark of each merged legacy table,
+#: per (unified table, source): what ``sqlite_sequence`` did in the legacy file.
+SEQUENCE_TABLE = "dbfold_adapter_sequence"
+SEQUENCE_DDL = (
+    f'CREATE TABLE IF NOT EXISTS "{SEQUENCE_TABLE}" ("name" TEXT NOT NULL, '
+    '"source" TEXT NOT NULL, "seq" INTEGER NOT NULL, PRIMARY KEY ("name", "source"))'
+)
 
 
 def literal(value: str) -> str:
@@ -54,6 +66,8 @@ class TableMap:
             discriminator, so reads need no derived table (a rename at most).
         declared: ``(legacy column, declared type, nullable, default)`` for the shadow schema.
         sql: The legacy ``CREATE TABLE`` statement when the analysis recorded it.
+        autoincrement: The legacy key was declared ``AUTOINCREMENT`` (a generated key then
+            also stays above every key this source ever used; see :meth:`trigger_sql`).
     """
 
     legacy: str
@@ -66,6 +80,7 @@ class TableMap:
     plain: bool = False
     declared: tuple[tuple[str, str, bool, str | None], ...] = ()
     sql: str | None = None
+    autoincrement: bool = False
     _by_legacy: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -102,12 +117,39 @@ class TableMap:
         where = f" WHERE {self.filter_sql()}" if self.discriminator else ""
         return f"(SELECT {cols} FROM {self.qtarget}{where})"
 
+    def key_base_sql(self) -> str:
+        """A scalar subquery: the highest key of this source (for AUTOINCREMENT, the highest
+        it ever used, as SQLite's ``max(largest rowid, sqlite_sequence) + 1``)."""
+        key = quote_ident(self.target_column(self.key or "") or "")
+        top = f"COALESCE(MAX({key}), 0)"
+        if self.autoincrement:
+            top = f"MAX({top}, COALESCE(({self._seq_sql()}), 0))"
+        return f"(SELECT {top} FROM {self.qtarget} WHERE {self.filter_sql()})"
+
     def next_key_sql(self, offset: int | str = 1) -> str:
         """A scalar subquery giving the next key of this source (plus ``offset - 1``)."""
-        key = quote_ident(self.target_column(self.key or "") or "")
+        return f"({self.key_base_sql()} + {offset})"
+
+    def _seq_sql(self) -> str:
         return (
-            f"(SELECT COALESCE(MAX({key}), 0) + {offset} FROM {self.qtarget} "
-            f"WHERE {self.filter_sql()})"
+            f'SELECT "seq" FROM "{SEQUENCE_TABLE}" WHERE "name" = {literal(self.target)} '
+            f'AND "source" = {literal(self.value or "")}'
+        )
+
+    def trigger_sql(self) -> str:
+        """A TEMP trigger (one per legacy connection) that records every key an INSERT of
+        this source tries, as SQLite's AUTOINCREMENT does: before the conflict check, so an
+        ignored or upserted row counts too, and undone with the statement if it fails."""
+        key = quote_ident(self.target_column(self.key or "") or "")
+        disc = quote_ident(self.discriminator or "")
+        name = quote_ident(f"dbfold_seq_{self.target}_{self.value}")
+        return (
+            f"CREATE TEMP TRIGGER IF NOT EXISTS {name} BEFORE INSERT ON main.{self.qtarget} "
+            f"WHEN NEW.{disc} = {literal(self.value or '')} AND NEW.{key} IS NOT NULL BEGIN "
+            f'INSERT INTO "{SEQUENCE_TABLE}" ("name", "source", "seq") '
+            f"VALUES ({literal(self.target)}, {literal(self.value or '')}, NEW.{key}) "
+            f'ON CONFLICT ("name", "source") DO UPDATE SET "seq" = MAX("seq", excluded."seq"); '
+            "END"
         )
 
     def shadow_sql(self) -> str:
@@ -178,7 +220,29 @@ def _table_map(table: PlanTable, source: Source, legacy: Store | None) -> TableM
         plain=plain,
         declared=tuple(declared),
         sql=sql,
+        autoincrement=disc is not None and key is not None and _autoincrement(sql),
     )
+
+
+_DIALECT = Dialect.get_or_raise("sqlite")
+
+
+def _autoincrement(sql: str | None) -> bool:
+    """Whether a ``CREATE TABLE`` declares AUTOINCREMENT (a keyword, not a name or string).
+
+    >>> _autoincrement('CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, "autoincrement")')
+    True
+    >>> _autoincrement("CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT DEFAULT 'autoincrement')")
+    False
+    """
+    if not sql:
+        return False
+    try:
+        tokens = _DIALECT.tokenize(sql)
+    except TokenError:
+        return "AUTOINCREMENT" in sql.upper()
+    quoted = (TokenType.STRING, TokenType.IDENTIFIER)
+    return any(t.text.upper() == "AUTOINCREMENT" and t.token_type not in quoted for t in tokens)
 
 
 class StoreMap:

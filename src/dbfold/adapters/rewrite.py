@@ -18,8 +18,10 @@ these pieces change:
   key of its source computed inside the statement (``MAX(key) + 1`` of that source; a
   multi-row VALUES runs row by row in one savepoint; ``INSERT … SELECT`` numbers rows in
   the order the SELECT yields them, so give it an ORDER BY to match the legacy store).
-  Like a plain ``INTEGER PRIMARY KEY``, and unlike ``AUTOINCREMENT``, a deleted highest key
-  is reused.
+  Like a plain ``INTEGER PRIMARY KEY``, a deleted highest key is reused, which is exactly
+  what the legacy table did; a legacy key declared ``AUTOINCREMENT`` is emulated per source
+  instead (``dbfold_adapter_sequence`` and a TEMP trigger, see
+  :meth:`~dbfold.adapters.mapping.TableMap.trigger_sql`), so keys are never reused.
 
 What cannot be translated faithfully raises :class:`~dbfold.errors.AdapterError` naming the
 statement; statements that the legacy store itself would reject raise the same sqlite3 error.
@@ -81,7 +83,8 @@ class Translation:
     with its number of positional parameters, inside one savepoint: a multi-row INSERT
     into a merged table) or ``error`` (raise ``error(message)``).
     ``key_sql`` is set for inserts into merged tables: it maps the unified rowid to the
-    legacy key, which is what ``lastrowid`` reports.
+    legacy key, which is what ``lastrowid`` reports. ``write`` marks INSERT, UPDATE and
+    DELETE (they take the unified database's one write lock).
     """
 
     kind: str
@@ -91,6 +94,7 @@ class Translation:
     message: str = ""
     value: str | None = None
     parts: tuple[tuple[Translation, int], ...] = ()
+    write: bool = False
 
     def raise_error(self) -> None:
         """Raise the error this translation stands for."""
@@ -201,7 +205,7 @@ class Translator:
             if part.kind != "sql":
                 return part
             parts.append((part, count))
-        return Translation("split", parts=tuple(parts))
+        return Translation("split", parts=tuple(parts), write=True)
 
     def _dispatch(self, sql: str) -> Translation:
         try:
@@ -537,7 +541,7 @@ class _Statement:
                 key_sql = f"SELECT {key_col} FROM {mapped.qtarget} WHERE rowid = ?"
         elif mapped.discriminator is not None:
             self._where(mapped.filter_sql(qualifier))
-        return Translation("sql", self._text(), key_sql=key_sql)
+        return Translation("sql", self._text(), key_sql=key_sql, write=True)
 
     def _columns(self, mapped: TableMap, names: set[str]) -> None:
         """Rename the columns that belong to the written table."""
@@ -778,11 +782,7 @@ class _Statement:
         end = self.tokens[stop - 1].end + 1 if stop is not None else self._end()
         extra = f", {value}"
         if add_key:
-            key = quote_ident(mapped.target_column(mapped.key or "") or "")
-            extra += (
-                f", (SELECT COALESCE(MAX({key}), 0) FROM {mapped.qtarget} "
-                f"WHERE {mapped.filter_sql()}) + row_number() OVER ()"
-            )
+            extra += f", {mapped.key_base_sql()} + row_number() OVER ()"
         self._edit(start, start, f"SELECT *{extra} FROM (")
         tail = ") WHERE true" if self.tree.args.get("conflict") is not None else ")"
         self._edit(end, end, tail)
