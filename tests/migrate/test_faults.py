@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -59,6 +59,28 @@ def test_bad_jsonl_line_is_kept_out_with_its_number(sample: Sample) -> None:
     assert bad and bad[0].severity == "error"
     assert not report.ok
     assert report.verify is not None and report.verify.ok
+
+
+def test_verify_sees_a_row_that_the_reader_dropped(
+    sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader losing a JSONL record loses it on both sides; verify still must not pass."""
+    import dbfold.migrate.copy as copy_mod
+
+    real = copy_mod.jsonl_records
+
+    def lossy(*args: object, **kwargs: object) -> Iterator[list[dict[str, object]]]:
+        for batch in real(*args, **kwargs):  # type: ignore[arg-type]
+            yield batch[1:]
+
+    monkeypatch.setattr(copy_mod, "jsonl_records", lossy)
+    root, plan, analysis = sample
+    report = migrate(plan, analysis, root, execute=True)
+    assert report.verify is not None and not report.verify.ok
+    bad = report.verify.mismatches
+    assert bad and all(c.store.endswith(".jsonl") for c in bad)
+    assert "non-blank lines" in (bad[0].first_difference or "")
+    assert not (root / plan.target).exists()  # the failed build is not put in place
 
 
 def test_source_changed_after_analysis(sample: Sample) -> None:

@@ -25,7 +25,8 @@ from dbfold.scan.csv_reader import _header
 from dbfold.scan.json_reader import _Cutter, _Fallback
 
 CHUNK = 256 * 1024
-LINES_CHUNK = 4 * 1024 * 1024
+#: JSONL bytes parsed per batch: ~10k typical records, a few MB of Python objects at most.
+LINES_CHUNK = 1024 * 1024
 #: Bad lines reported one by one per source; the rest are counted.
 MAX_BAD_LINES = 20
 

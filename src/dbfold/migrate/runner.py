@@ -43,6 +43,8 @@ from dbfold.plan import Plan
 from dbfold.state import state_dir, write_atomic
 
 TMP_SUFFIX = ".dbfold-tmp"
+#: Page cache of the target connection, in KiB.
+CACHE_KIB = 16 * 1024
 
 
 def resolve_target(plan: Plan, root: Path, target: str | None = None) -> Path:
@@ -117,8 +119,10 @@ def _connect(path: Path, *, fast: bool) -> sqlite3.Connection:
     # A new build may skip fsyncs: a kill -9 loses nothing the OS already has, and a power
     # loss leaves only the temporary file, which the next run starts again.
     con.execute(f"PRAGMA synchronous = {'OFF' if fast else 'NORMAL'}")
-    con.execute("PRAGMA cache_size = -65536")
-    con.execute("PRAGMA temp_store = MEMORY")
+    # Bounded memory whatever the sources' size: a 16 MB page cache is enough for appends in
+    # rowid order, and the sorts of index builds spill to temporary files, not to RAM.
+    con.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    con.execute("PRAGMA temp_store = FILE")
     return con
 
 

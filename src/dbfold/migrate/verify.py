@@ -36,6 +36,8 @@ from dbfold.model import Analysis, Problem
 from dbfold.plan import Plan, PlanTable
 
 MASK = (1 << 64) - 1
+#: Source rows passed through the in-memory mirror at a time (its size is bounded by it).
+MIRROR_ROWS = 20_000
 Row = tuple[Any, ...]
 
 
@@ -113,10 +115,14 @@ class _Mirror:
         self.con.execute(f"DELETE FROM {name}")
 
 
-def _target_side(con: sqlite3.Connection, t: Target, sink: _Sum) -> None:
+def _target_rows(con: sqlite3.Connection, t: Target) -> sqlite3.Cursor:
     cols = ", ".join(map(quote, _hash_columns(t)))
     where, params = t.where_mine()
-    sink.add(con.execute(f"SELECT {cols} FROM main.{quote(t.table.name)} WHERE {where}", params))
+    return con.execute(f"SELECT {cols} FROM main.{quote(t.table.name)} WHERE {where}", params)
+
+
+def _target_side(con: sqlite3.Connection, t: Target, sink: _Sum) -> None:
+    sink.add(_target_rows(con, t))
 
 
 def _sqlite_side(
@@ -147,7 +153,7 @@ def _sqlite_side(
                     f"SELECT count(*) FROM {name} WHERE rowid > ?", (top,)
                 ).fetchone()
             a = first - 1
-            step = max(1, (top - a) * 200_000 // max(1, count))
+            step = max(1, (top - a) * MIRROR_ROWS // max(1, count))
             sql = op.select_sql()
             while a < top:
                 b_ = min(top, a + step)
@@ -182,12 +188,48 @@ def _records_side(
         for w in every:
             w.flush()
             mirror.drain(w.t, sinks[_sink_key(w.t)])
+    if op.store.kind == "jsonl":
+        # Counted apart from the reader: a reader that dropped a line would otherwise drop it
+        # from both sides and the checksums would still agree.
+        lines = _nonblank_lines(path, state.bytes)
+        got = writers[0].count if writers else 0
+        if lines != got + state.bad_count:
+            raise _Lost(
+                lines - state.bad_count,
+                f"{lines:,} non-blank lines, but {got:,} records were read"
+                f" and {state.bad_count:,} lines were unreadable",
+            )
     pending = 0
     if end is not None and path.stat().st_size > end:
         with open(path, "rb") as f:
             f.seek(end)
             pending = sum(1 for line in f if line.strip())
     return pending
+
+
+class _Lost(Exception):
+    """The source holds rows that the reader did not deliver."""
+
+    def __init__(self, rows: int, message: str) -> None:
+        super().__init__(message)
+        self.rows = rows
+
+
+def _nonblank_lines(path: Path, limit: int) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        left = limit
+        while left > 0:
+            lines = f.readlines(min(left, 1 << 20))
+            if not lines:
+                break
+            for line in lines:
+                left -= len(line)
+                if left < 0:
+                    break
+                if line.strip(b" \t\r\n\xef\xbb\xbf"):
+                    n += 1
+    return n
 
 
 def _sink_key(t: Target) -> str:
@@ -268,7 +310,17 @@ def _check(
         entry = entries.get(op.target.key)
         pending = _sqlite_side(root, mirror, op, entry, src[_sink_key(op.target)])
     else:
-        pending = _records_side(root, mirror, op, entries, src)
+        try:
+            pending = _records_side(root, mirror, op, entries, src)
+        except _Lost as exc:
+            mirror.con.close()
+            t = targets[0]
+            n = sum(1 for _ in _target_rows(con, t))
+            return [
+                TableCheck(
+                    t.source.store, t.source.table, t.table.name, exc.rows, n, "-", "-", str(exc)
+                )
+            ]
     mirror.con.close()
     out = []
     for t in targets:

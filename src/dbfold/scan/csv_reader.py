@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,52 @@ MAX_RAGGED_LINES = 5
 #: Rows typed together, column by column.
 BATCH = 2048
 _EXT_DELIMITER = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".psv": "|"}
+
+
+class _Sniffer(csv.Sniffer):
+    """A sniffer whose ``has_header`` reads the sample with a dialect already chosen."""
+
+    def __init__(self, dialect: Any) -> None:
+        super().__init__()
+        self._dialect = dialect
+
+    def sniff(self, sample: str, delimiters: str | None = None) -> Any:
+        return self._dialect
+
+
+def _plain(sample: str, delimiter: str) -> Any:
+    """The excel dialect with ``delimiter`` if it gives every row the same width (≥ 2)."""
+    plain = type("plain", (csv.excel,), {"delimiter": delimiter})
+    try:
+        widths = {len(row) for row in csv.reader(io.StringIO(sample), plain) if row}
+    except csv.Error:
+        return None
+    return plain if len(widths) == 1 and min(widths) >= 2 else None
+
+
+def _typed_header(sample: str, dialect: Any) -> bool:
+    """Whether the first row is names over typed data: distinct non-empty text cells on top
+    of at least one column whose non-empty cells below are all numbers or booleans.
+
+    The sniffer's own vote compares string lengths and is easily outvoted on a tiny file
+    (``flag`` over ``True`` has the same length); a word over a numeric column is not.
+    """
+    try:
+        rows = [r for r in csv.reader(io.StringIO(sample), dialect) if r]
+    except csv.Error:
+        return False
+    if len(rows) < 2:
+        return False
+    head, rest = rows[0], [r for r in rows[1:21] if len(r) == len(rows[0])]
+    if not rest or len(set(head)) != len(head):
+        return False
+    if any(type(infer_text(c)) is not str for c in head):
+        return False
+    for i in range(len(head)):
+        cells = [v for r in rest if (v := infer_text(r[i])) is not None]
+        if cells and all(type(v) in (int, float, bool) for v in cells):
+            return True
+    return False
 
 
 def _header(names: list[str]) -> list[str]:
@@ -50,14 +97,21 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
     lines = sample.splitlines()
     if len(head) == SAMPLE and len(lines) > 1:
         sample = "\n".join(lines[:-1])  # drop a line cut by the sample's end
+    # The extension's delimiter wins when it splits every row of the sample alike: the
+    # sniffer guesses from character counts and can pick ';' or '|' out of a quoted cell.
+    dialect: Any = _plain(sample, default)
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=default + ",\t;|")
+        if dialect is None:
+            dialect = csv.Sniffer().sniff(sample, delimiters=default + ",\t;|")
     except csv.Error:
         dialect = csv.excel_tab if default == "\t" else csv.excel
         if default == "|":
             dialect = type("psv", (csv.excel,), {"delimiter": "|"})
     try:
-        has_header = csv.Sniffer().has_header(sample) if sample.strip() else False
+        # has_header() sniffs the dialect again, without the delimiters allowed above, and a
+        # tiny sample can then be split on ':' or '"': judge the header with our dialect.
+        has_header = _Sniffer(dialect).has_header(sample) if sample.strip() else False
+        has_header = has_header or _typed_header(sample, dialect)
     except csv.Error:
         has_header = True
     stats = RecordStats()

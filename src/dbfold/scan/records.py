@@ -370,13 +370,15 @@ class RecordStats:
 def infer_text(value: str) -> Any:
     """Type a CSV cell: '' → None, integers, reals, true/false; anything else stays text.
 
-    >>> [infer_text(v) for v in ("", "12", "-3.5", "true", "x", "1e3", "007")]
-    [None, 12, -3.5, True, 'x', 1000.0, '007']
+    >>> [infer_text(v) for v in ("", "12", "-3.5", "true", "x", "1e3", "007", "١٢", "1_0")]
+    [None, 12, -3.5, True, 'x', 1000.0, '007', '١٢', '1_0']
     """
     if not value:
         return None
     c = value[0]
-    if c.isdigit() or c in "-+.":
+    # ASCII only: '²'.isdigit() is true and int('١٢') is 12, but such cells are text; so are
+    # '1_000' and '2 ', which float() would accept and change.
+    if c in "0123456789-+." and value.isascii() and "_" not in value and not value[-1].isspace():
         if value.isdigit():
             # Leading zeros mean a code (zip, phone), not a number.
             if len(value) > 1 and c == "0":

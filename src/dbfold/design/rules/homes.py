@@ -50,7 +50,7 @@ def find_homes(state: State, options: DesignOptions) -> State:
                 exclude(store.path, table.name, user_reason, by="user")
             elif store.kind == "sqlite" and table.name.lower().startswith("sqlite_"):
                 exclude(store.path, table.name, "SQLite's own bookkeeping table")
-            elif not table.columns:
+            elif not table.columns and not table.rows:
                 exclude(store.path, table.name, "no fields found (the record set is empty)")
             else:
                 fields = tuple(
@@ -64,6 +64,9 @@ def find_homes(state: State, options: DesignOptions) -> State:
                     )
                     for c in table.columns
                 )
-                draft = Draft(store=store.path, table=table, fields=fields)
+                # Records without any field still count: a surrogate key gives each a row.
+                draft = Draft(
+                    store=store.path, table=table, fields=fields, surrogate=None if fields else "id"
+                )
                 homes.append(Home(name=table.name, drafts=(draft,)))
     return replace(state, homes=tuple(homes), excluded=tuple(excluded))
