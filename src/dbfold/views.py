@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import TypeVar
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -15,7 +16,13 @@ from rich.table import Table
 from rich.text import Text
 
 from dbfold.demo.legacy_check import LegacyRun
-from dbfold.migrate.report import MigrationReport, OptimizeReport, VerifyReport
+from dbfold.migrate.report import (
+    MigrationReport,
+    OptimizeReport,
+    SourceResult,
+    TableCheck,
+    VerifyReport,
+)
 from dbfold.model import Analysis, Interface, Problem
 from dbfold.runtime.tour import TourResult
 
@@ -195,17 +202,26 @@ def migration_view(report: MigrationReport) -> RenderableType:
             )
         )
         table = Table(header_style="bold", box=box.SIMPLE_HEAD)
-        for name in ("source", "→ table", "status", "rows", "total", "seconds"):
+        for name in ("source", "→ table", "status", "rows", "total", "secs"):
             table.add_column(
                 name,
-                no_wrap=name != "source",
+                no_wrap=name not in ("source", "→ table"),
                 overflow="fold",
-                justify="right" if name in ("rows", "total", "seconds") else "left",
+                justify="right" if name in ("rows", "total", "secs") else "left",
+                min_width=_store_width(report.sources) if name == "source" else None,
             )
-        for s in report.sources:
-            src = f"{s.store}:{s.table}" + (f"[{s.array}]" if s.array else "")
+        last = None
+        for s in _by_store(report.sources):
+            if s.store != last:
+                table.add_row(Text(s.store, style="bold"), "", "", "", "", "")
+                last = s.store
             table.add_row(
-                src, s.target, s.status, f"{s.rows:,}", f"{s.rows_total:,}", f"{s.seconds:.2f}"
+                "  " + s.table + (f"[{s.array}]" if s.array else ""),
+                s.target,
+                s.status,
+                f"{s.rows:,}",
+                f"{s.rows_total:,}",
+                f"{s.seconds:.2f}",
             )
         parts.append(table)
         for o in report.orphans:
@@ -240,6 +256,26 @@ def _escape_keep(text: str) -> str:
     return "\n".join(out)
 
 
+_S = TypeVar("_S", SourceResult, TableCheck)
+
+
+def _by_store(items: Sequence[_S]) -> list[_S]:
+    """The items grouped by store, stores in order of first appearance."""
+    groups: dict[str, list[_S]] = {}
+    for item in items:
+        groups.setdefault(item.store, []).append(item)
+    return [item for group in groups.values() for item in group]
+
+
+def _store_width(items: Sequence[SourceResult | TableCheck]) -> int:
+    """Wide enough for the store paths (their header rows), within reason at 80 columns."""
+    return min(22, max((len(i.store) for i in items), default=6))
+
+
+def _label(store: str, table: str, array: str | None) -> str:
+    return f"{store}:{table}" + (f"[{array}]" if array else "")
+
+
 def verify_view(report: VerifyReport, *, brief: bool = False) -> RenderableType:
     """Checks per source: rows on both sides, checksums, the first differing key."""
     rows = sum(c.source_rows for c in report.checks)
@@ -261,31 +297,51 @@ def verify_view(report: VerifyReport, *, brief: bool = False) -> RenderableType:
                 style="yellow",
             )
         )
+    adapter = report.adapter_rows
+    if adapter:
+        parts.append(
+            Text(
+                f"{adapter:,} rows changed through adapters since the cutover (expected; the "
+                "legacy file no longer receives them)",
+                style="cyan",
+            )
+        )
     show = report.checks if not brief else report.mismatches
     if show:
+        # Compact enough for 80 columns: sources grouped under their store, the long
+        # details (checksums, keys) as plain lines below the table.
         table = Table(header_style="bold", box=box.SIMPLE_HEAD)
-        for name in (
-            "source",
-            "→ table",
-            "source rows",
-            "target rows",
-            "checksum",
-            "first difference",
-        ):
-            table.add_column(name, overflow="fold")
-        for c in show:
-            src = f"{c.store}:{c.table}" + (f"[{c.array}]" if c.array else "")
+        table.add_column("source", overflow="fold", min_width=_store_width(show))
+        table.add_column("→ table", overflow="fold")
+        table.add_column("source\nrows", justify="right", no_wrap=True)
+        table.add_column("target\nrows", justify="right", no_wrap=True)
+        table.add_column("via\nadapters", justify="right", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        last = None
+        for c in _by_store(show):
+            if c.store != last:
+                table.add_row(Text(c.store, style="bold"), "", "", "", "", "")
+                last = c.store
             table.add_row(
-                src,
+                "  " + c.table + (f"[{c.array}]" if c.array else ""),
                 c.target,
                 f"{c.source_rows:,}",
                 f"{c.target_rows:,}",
-                "ok"
-                if c.source_checksum == c.target_checksum
-                else f"{c.source_checksum} ≠ {c.target_checksum}",
-                c.first_difference or "",
+                f"{c.adapter_rows:,}" if c.adapter_rows else "",
+                Text("ok" if c.ok else "MISMATCH", style="green" if c.ok else "bold red"),
             )
         parts.append(table)
+    for c in report.mismatches:
+        detail = Text(f"✗ {_label(c.store, c.table, c.array)} → {c.target}: ", style="bold red")
+        detail.append(c.first_difference or "counts or checksums differ", style="default")
+        lines = [detail]
+        if c.source_checksum != c.target_checksum:
+            lines.append(
+                Text(f"    checksum: source {c.source_checksum}, target {c.target_checksum}")
+            )
+        if c.adapter_rows:
+            lines.append(Text(f"    ({c.adapter_rows:,} adapter-written rows left out of both)"))
+        parts.extend(lines)
     if report.problems:
         parts.append(_problem_lines(list(report.problems)))
     return Group(*parts)

@@ -42,6 +42,7 @@ from dbfold.adapters.rewrite import Translation, translator_for
 from dbfold.errors import AdapterError
 from dbfold.model import Analysis
 from dbfold.plan import Plan
+from dbfold.provenance import install
 from dbfold.runtime.backend import quote_ident
 from dbfold.runtime.sqltext import split_statements
 
@@ -485,13 +486,25 @@ def connect(
     mapping = store_map(plan, store, analysis)
     conn._dbfold_attach(mapping, os.path.realpath(path), timeout, bound=check_same_thread)
     auto = [t for t in mapping.tables.values() if t.autoincrement]
-    if auto and not read_only:
+    if not read_only:
         try:
-            _sequence_triggers(conn, auto, (base or Path.cwd()) / store)
+            if auto:
+                _sequence_triggers(conn, auto, (base or Path.cwd()) / store)
+            _provenance_triggers(conn, list(mapping.tables.values()))
         except BaseException:
             conn.close()
             raise
     return conn
+
+
+def _provenance_triggers(conn: LegacyConnection, tables: list[TableMap]) -> None:
+    """Record every row this connection writes in ``dbfold_adapter_writes`` (TEMP triggers:
+    the record is part of the writing statement, so it commits and rolls back with it)."""
+    if not tables:
+        return
+    install(conn, (statement for table in tables for statement in table.provenance))
+    if conn.in_transaction:
+        conn.commit()
 
 
 def _sequence_triggers(conn: LegacyConnection, tables: list[TableMap], legacy: Path) -> None:

@@ -19,6 +19,7 @@ from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 from dbfold.model import Analysis, Store
 from dbfold.plan import Plan, PlanTable, Source, split_path
+from dbfold.provenance import trigger_statements
 from dbfold.runtime.backend import quote_ident
 
 __all__ = ["SEQUENCE_TABLE", "StoreMap", "TableMap", "literal", "store_kind"]
@@ -68,6 +69,8 @@ class TableMap:
         sql: The legacy ``CREATE TABLE`` statement when the analysis recorded it.
         autoincrement: The legacy key was declared ``AUTOINCREMENT`` (a generated key then
             also stays above every key this source ever used; see :meth:`trigger_sql`).
+        provenance: The TEMP triggers that record this source's writes in
+            ``dbfold_adapter_writes`` (see :mod:`dbfold.provenance`).
     """
 
     legacy: str
@@ -81,6 +84,7 @@ class TableMap:
     declared: tuple[tuple[str, str, bool, str | None], ...] = ()
     sql: str | None = None
     autoincrement: bool = False
+    provenance: tuple[str, ...] = ()
     _by_legacy: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -221,6 +225,7 @@ def _table_map(table: PlanTable, source: Source, legacy: Store | None) -> TableM
         declared=tuple(declared),
         sql=sql,
         autoincrement=disc is not None and key is not None and _autoincrement(sql),
+        provenance=tuple(trigger_statements(table, source)),
     )
 
 

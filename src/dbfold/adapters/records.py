@@ -20,6 +20,7 @@ from typing import Any
 from dbfold.errors import AdapterError
 from dbfold.model import Analysis
 from dbfold.plan import Plan, PlanTable, Source, split_path
+from dbfold.provenance import install, trigger_statements
 from dbfold.runtime.backend import quote_ident
 
 __all__ = ["JsonStore", "JsonlLog"]
@@ -125,6 +126,17 @@ class _Backed:
         if not self.path.exists():
             raise AdapterError(f"unified database {self.path} does not exist; migrate first")
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # What this store writes from now on is recorded, for verify and incremental migrate.
+        install(
+            self.conn,
+            (
+                statement
+                for t in plan.tables
+                for s in t.sources
+                if s.store == store and s.table == self.shape.source.table
+                for statement in trigger_statements(t, s)
+            ),
+        )
         self.layout = "records"
         self.key: str | None = None
         legacy = None

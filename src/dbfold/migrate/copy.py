@@ -2,7 +2,10 @@
 
 Every source is copied inside one transaction together with its journal row, so after a
 crash a source is either entirely there and journalled ``done`` or not there at all.
-Record batches go to ``executemany`` in a savepoint; only a batch that sqlite3 refuses to
+Keys that legacy code wrote through adapters after the cutover (``dbfold_adapter_writes``)
+belong to the unified database: a copy of their source never replaces, deletes or
+resurrects them (see :meth:`Copier.protected`). Record batches go to ``executemany`` in a
+savepoint; only a batch that sqlite3 refuses to
 bind (objects in a scalar column, huge integers) is converted value by value, and only a
 batch that breaks a constraint is replayed row by row to name the first bad record.
 """
@@ -31,6 +34,7 @@ from dbfold.migrate.report import Orphan, SourceResult
 from dbfold.migrate.sqlsource import fingerprint, readable
 from dbfold.migrate.values import Record, csv_caster, dig, fix_row, make_extractor
 from dbfold.model import Problem
+from dbfold.provenance import WRITES_TABLE, key_columns, key_sql, read_writes, source_value
 
 BATCH = 10_000
 SQLITE_CHUNK = 250_000
@@ -152,6 +156,52 @@ class Copier:
         self.bytes_read = 0
         self.failed: set[str] = set()
         self.changed: set[str] = set()
+        self.written = read_writes(con)
+
+    # -- adapter writes ---------------------------------------------------------------
+    def protected(self, t: Target) -> bool:
+        """Whether adapters wrote rows of this source (its copy must keep them).
+
+        The rule: a key written through an adapter is the unified database's. A re-copy
+        deletes only the source's other rows; source rows whose key an adapter wrote are
+        not inserted over it (``INSERT OR IGNORE``, so the adapter's version stays), and a
+        key an adapter deleted is not brought back. Only the source's own rows are ever
+        touched (its discriminator value in a merged table), so rows that adapters wrote
+        for another store of the same table are never at stake.
+        """
+        return (t.table.name, source_value(t.source)) in self.written
+
+    def _writes_sql(self, t: Target, ops: str = "") -> tuple[str, str, tuple[str, str]]:
+        """(key expression of a target row, subquery of the written keys, its parameters)."""
+        name = quote(t.table.name)
+        key = key_sql(t.table, key_columns(t.table, t.source), name)
+        only = f' AND "op" IN ({ops})' if ops else ""
+        sub = (
+            f'SELECT "key" FROM main."{WRITES_TABLE}" WHERE "target_table" = ? AND "source" = ?'
+            + only
+        )
+        return key, sub, (t.table.name, source_value(t.source))
+
+    def delete_mine(self, t: Target) -> None:
+        """Delete the source's rows before a re-copy (but not the adapter-written ones)."""
+        where, params = t.where_mine()
+        sql = f"DELETE FROM main.{quote(t.table.name)} WHERE {where}"
+        if self.protected(t):
+            key, sub, more = self._writes_sql(t)
+            sql += f" AND {key} NOT IN ({sub})"
+            params = (*params, *more)
+        self.con.execute(sql, params)
+
+    def forget_deleted(self, t: Target) -> None:
+        """After a copy into a protected target: remove rows an adapter had deleted."""
+        if not self.protected(t):
+            return
+        where, params = t.where_mine()
+        key, sub, more = self._writes_sql(t, "'delete'")
+        self.con.execute(
+            f"DELETE FROM main.{quote(t.table.name)} WHERE {where} AND {key} IN ({sub})",
+            (*params, *more),
+        )
 
     # -- helpers ----------------------------------------------------------------------
     def _problem(
@@ -255,11 +305,13 @@ class Copier:
         try:
             if status == "recopied":
                 lo = (first or 0) - 1
-                where, params = t.where_mine()
-                con.execute(f"DELETE FROM main.{quote(t.table.name)} WHERE {where}", params)
+                self.delete_mine(t)
+            protected = self.protected(t)
             copied = 0
             if has_rowid and hi is not None:
                 sql = op.select_sql()
+                if protected:
+                    sql = sql.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
                 todo = max(1, count - (entry.rows_total if status == "appended" and entry else 0))
                 step = max(1, (hi - lo) * SQLITE_CHUNK // todo)
                 a = lo
@@ -270,11 +322,17 @@ class Copier:
                     self.progress.advance(cur.rowcount, 0)
                     a = b
             elif not has_rowid:
-                cur = con.execute(op.select_sql(lo=False))
+                sql = op.select_sql(lo=False)
+                if protected:
+                    sql = sql.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
+                cur = con.execute(sql)
                 copied = cur.rowcount
                 self.progress.advance(copied, 0)
             prev = entry.rows_total if entry is not None and status == "appended" else 0
             total = prev + copied
+            if protected:
+                self.forget_deleted(t)
+                total = count  # rows the adapters' versions stood in for count as copied
             journal.done(
                 con,
                 self.run_id,
@@ -373,8 +431,10 @@ class Copier:
         try:
             if status == "recopied":
                 for w in every:
-                    where, params = w.t.where_mine()
-                    con.execute(f"DELETE FROM main.{quote(w.t.table.name)} WHERE {where}", params)
+                    self.delete_mine(w.t)
+            for w in every:
+                if self.protected(w.t):
+                    w.sql = w.sql.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
             last_bytes = start
             for batch in record_batches(
                 op, path, state, start=start, start_line=start_line, hasher=hasher
@@ -385,6 +445,8 @@ class Copier:
                 last_bytes = state.bytes
             for w in writers:
                 w.flush()
+            for w in every:
+                self.forget_deleted(w.t)
             if kind == "jsonl":
                 wm, offset, checksum = state.lines, state.bytes, hasher.hexdigest()
             else:

@@ -40,6 +40,7 @@ from dbfold.migrate.report import MigrationReport, TablePlan
 from dbfold.migrate.verify import verify
 from dbfold.model import Analysis, Problem
 from dbfold.plan import Plan
+from dbfold.provenance import WRITES_DDL, read_writes
 from dbfold.state import state_dir, write_atomic
 
 TMP_SUFFIX = ".dbfold-tmp"
@@ -304,10 +305,12 @@ def _run(
         if isinstance(op, CreateTable):
             op.run(copier)
     journal.ensure(con)
+    con.execute(WRITES_DDL)  # filled by the adapters after the cutover (dbfold.provenance)
     if not made:
         journal.set_meta(con, "plan", plan_hash(plan))
     con.execute("COMMIT")
     copier.entries = journal.last_done(con)
+    copier.written = read_writes(con)
     for op in ops:
         if isinstance(op, (CopySqlite, CopyRecords)):
             op.run(copier)

@@ -10,6 +10,11 @@ the first key that differs.
 
 Sources that only grow (SQLite tables, JSONL) are compared up to the journal's watermark;
 rows beyond it are reported as pending (migrate again to fold them in), not as a mismatch.
+
+Rows whose keys legacy code wrote through adapters after the cutover (recorded in
+``dbfold_adapter_writes``, see :mod:`dbfold.provenance`) are left out of both sides and
+counted apart: the legacy file no longer receives them, so they cannot match it. Every other
+row must still match exactly.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import hashlib
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,7 @@ from dbfold.migrate.report import TableCheck, VerifyReport
 from dbfold.migrate.sqlsource import readable
 from dbfold.model import Analysis, Problem
 from dbfold.plan import Plan, PlanTable
+from dbfold.provenance import key_columns, normalize_key, read_writes, source_value
 
 MASK = (1 << 64) - 1
 #: Source rows passed through the in-memory mirror at a time (its size is bounded by it).
@@ -54,14 +60,31 @@ def row_hash(row: Row) -> int:
 class _Sum:
     """Order-independent checksum and count; optionally per-key row hashes."""
 
-    def __init__(self, key: Callable[[Row], Any] | None = None) -> None:
+    def __init__(
+        self,
+        key: Callable[[Row], Any] | None = None,
+        skip: Skip | None = None,
+    ) -> None:
         self.total = 0
         self.rows = 0
         self.key = key
         self.by_key: Counter[tuple[Any, int]] = Counter()
         self.order: dict[Any, None] = {}
+        self.skip = skip
+        self.skipped = 0
+
+    def _unskipped(self, rows: Iterable[Row]) -> Iterator[Row]:
+        assert self.skip is not None
+        key_of, keys = self.skip
+        for row in rows:
+            if normalize_key(key_of(row)) in keys:
+                self.skipped += 1
+            else:
+                yield row
 
     def add(self, rows: Iterable[Row]) -> None:
+        if self.skip is not None:
+            rows = self._unskipped(rows)
         total, n = self.total, 0
         for row in rows:
             h = row_hash(row)
@@ -84,13 +107,23 @@ def _hash_columns(t: Target) -> list[str]:
 
 
 def _key_of(t: Target) -> Callable[[Row], Any]:
+    """The key of a hashed row (the same columns the adapters record; see provenance)."""
     cols = [c.casefold() for c in _hash_columns(t)]
-    pk = [c.casefold() for c in t.table.primary_key]
-    disc = (t.source.discriminator or "").casefold()
-    idx = [cols.index(c) for c in pk if c != disc and c in cols]
-    if idx:
-        return lambda row: tuple(row[i] for i in idx)
-    return lambda row: row
+    keys = [c.casefold() for c in key_columns(t.table, t.source)]
+    if keys == cols:
+        return lambda row: row
+    idx = [cols.index(c) for c in keys]
+    return lambda row: tuple(row[i] for i in idx)
+
+
+#: A key function and the keys written through adapters that it must leave out.
+Skip = tuple[Callable[[Row], Any], frozenset[tuple[Any, ...]]]
+Written = dict[tuple[str, str], dict[tuple[Any, ...], str]]
+
+
+def _skip_of(t: Target, written: Written) -> Skip | None:
+    keys = written.get((t.table.name, source_value(t.source)))
+    return (_key_of(t), frozenset(keys)) if keys else None
 
 
 def _loose(table: PlanTable) -> str:
@@ -270,6 +303,7 @@ def verify(
     try:
         con = sqlite3.connect(f"{target.absolute().as_uri()}?mode=ro", uri=True)
         entries = journal.last_done(con)
+        written = read_writes(con)
     except sqlite3.DatabaseError as exc:
         raise MigrateError(f"{target}: not a readable SQLite database ({exc})") from exc
     ops, _notes = build_operations(plan, analysis)
@@ -284,7 +318,7 @@ def verify(
                 continue
             targets = [op.target] if isinstance(op, CopySqlite) else op.targets
             try:
-                checks.extend(_check(root, plan, con, op, targets, entries, collect=False))
+                checks.extend(_check(root, plan, con, op, targets, entries, written, collect=False))
             except (SourceError, sqlite3.DatabaseError, OSError) as exc:
                 problems.append(Problem(store, f"{store}: cannot be verified ({exc})"))
     finally:
@@ -301,11 +335,14 @@ def _check(
     op: CopySqlite | CopyRecords,
     targets: list[Target],
     entries: dict[journal.JournalKeyT, journal.Entry],
+    written: Written,
     *,
     collect: bool,
 ) -> list[TableCheck]:
     mirror = _Mirror(plan)
-    src = {_sink_key(t): _Sum(_key_of(t) if collect else None) for t in targets}
+    src = {
+        _sink_key(t): _Sum(_key_of(t) if collect else None, _skip_of(t, written)) for t in targets
+    }
     if isinstance(op, CopySqlite):
         entry = entries.get(op.target.key)
         pending = _sqlite_side(root, mirror, op, entry, src[_sink_key(op.target)])
@@ -325,7 +362,8 @@ def _check(
     out = []
     for t in targets:
         s = src[_sink_key(t)]
-        d = _Sum(_key_of(t) if collect else None)
+        skip = _skip_of(t, written)
+        d = _Sum(_key_of(t) if collect else None, skip)
         _target_side(con, t, d)
         first = _first_difference(s, d) if collect else None
         check = TableCheck(
@@ -339,10 +377,11 @@ def _check(
             first,
             pending if t in (targets[0],) else 0,
             t.source.array,
+            len(skip[1]) if skip else 0,
         )
         if not check.ok and not collect:
             # A second pass, keyed, to say which row differs.
-            return _check(root, plan, con, op, targets, entries, collect=True)
+            return _check(root, plan, con, op, targets, entries, written, collect=True)
         out.append(check)
     return out
 

@@ -1,0 +1,228 @@
+"""Provenance of adapter writes: which rows legacy connections changed after the cutover.
+
+After the cutover a routed legacy program writes through adapters straight into the unified
+database; its legacy file no longer receives those rows. Every legacy connection therefore
+records each key it inserts, updates or deletes in ``dbfold_adapter_writes`` (TEMP triggers,
+so in the same statement and transaction as the write, and for rows written by carried-over
+triggers too). ``verify`` leaves those keys out of both sides and reports them apart, and an
+incremental ``migrate`` never replaces, deletes or resurrects them.
+
+A row is identified as ``verify`` identifies it: the target table, the source's
+discriminator value (``''`` for a table that was not merged) and a JSON array of the row's
+key columns — the primary key without the discriminator, or, for a table without one, every
+column the source fills. Shared by the migration and the adapters (it depends on the plan
+only).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from dbfold.plan import PlanTable, Source
+
+__all__ = [
+    "WRITES_DDL",
+    "WRITES_TABLE",
+    "generated_columns",
+    "install",
+    "key_columns",
+    "key_sql",
+    "normalize_key",
+    "parse_key",
+    "read_writes",
+    "source_value",
+    "trigger_statements",
+]
+
+WRITES_TABLE = "dbfold_adapter_writes"
+WRITES_DDL = (
+    f'CREATE TABLE IF NOT EXISTS "{WRITES_TABLE}" ('
+    '"target_table" TEXT NOT NULL, '
+    '"source" TEXT NOT NULL, '  # the discriminator value, '' for a table not merged
+    '"key" TEXT NOT NULL, '  # JSON array of the row's key columns
+    '"op" TEXT NOT NULL, '  # insert, update or delete (the last one wins)
+    '"store" TEXT NOT NULL, '  # the legacy store whose connection wrote it
+    '"at" TEXT NOT NULL, '
+    'PRIMARY KEY ("target_table", "source", "key")) WITHOUT ROWID'
+)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def source_value(source: Source) -> str:
+    """The ``source`` column of this source's records: its discriminator value, or ''."""
+    return source.value if source.discriminator and source.value is not None else ""
+
+
+def generated_columns(source: Source) -> list[str]:
+    """Target columns the migration fills itself (surrogate, parent key, position)."""
+    mapped = {c.casefold() for c in source.columns.values()}
+    out = []
+    if source.surrogate and not source.discriminator and source.surrogate.casefold() not in mapped:
+        out.append(source.surrogate)
+    if source.parent_column and source.position_column:
+        out += [source.parent_column, source.position_column]
+    return out
+
+
+def key_columns(table: PlanTable, source: Source) -> list[str]:
+    """The target columns that identify one row of ``source`` in ``table``.
+
+    The primary key without the discriminator (as far as the source fills it), else every
+    column the source fills.
+
+    >>> from dbfold.plan import PlanColumn
+    >>> t = PlanTable("t", (PlanColumn("k", "text"), PlanColumn("id", "integer")),
+    ...               primary_key=("k", "id"))
+    >>> key_columns(t, Source("a.db", "t", {"id": "id"}, discriminator="k", value="a"))
+    ['id']
+    """
+    cols = [*source.columns.values(), *generated_columns(source)]
+    folded = [c.casefold() for c in cols]
+    disc = (source.discriminator or "").casefold()
+    pk = [
+        cols[folded.index(c.casefold())]
+        for c in table.primary_key
+        if c.casefold() != disc and c.casefold() in folded
+    ]
+    return pk or cols
+
+
+def key_sql(table: PlanTable, columns: Iterable[str], qualifier: str = "") -> str:
+    """SQL for the JSON key of a row: ``json_array(…)`` over ``columns``.
+
+    BLOBs (which JSON cannot hold) become their ``x'…'`` literal text; a lone INTEGER
+    PRIMARY KEY (never a BLOB) is used as it is.
+    """
+    cols = list(columns)
+    pre = f"{qualifier}." if qualifier else ""
+    rowid_alias = (
+        len(cols) == 1
+        and len(table.primary_key) == 1
+        and table.primary_key[0].casefold() == cols[0].casefold()
+        and (c := table.column(cols[0])) is not None
+        and c.type == "integer"
+    )
+    parts = []
+    for name in cols:
+        ref = pre + _q(name)
+        if rowid_alias:
+            parts.append(ref)
+        else:
+            parts.append(
+                f"CASE WHEN typeof({ref}) = 'blob' THEN 'x''' || hex({ref}) || '''' ELSE {ref} END"
+            )
+    return f"json_array({', '.join(parts)})"
+
+
+def normalize_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row's key in the form :func:`parse_key` returns (BLOBs as ``x'…'`` text)."""
+    if any(type(v) is bytes for v in key):
+        return tuple("x'" + v.hex().upper() + "'" if type(v) is bytes else v for v in key)
+    return key
+
+
+def parse_key(text: str) -> tuple[Any, ...]:
+    """The key tuple of a ``dbfold_adapter_writes.key`` value.
+
+    >>> parse_key('[1, "a"]')
+    (1, 'a')
+    """
+    value = json.loads(text)
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
+def read_writes(con: Any) -> dict[tuple[str, str], dict[tuple[Any, ...], str]]:
+    """Per (target table, source value): every key written through adapters and its last op.
+
+    Empty when the database has no ``dbfold_adapter_writes`` (no adapter ever wrote).
+    """
+    found = con.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (WRITES_TABLE,)
+    ).fetchone()
+    out: dict[tuple[str, str], dict[tuple[Any, ...], str]] = {}
+    if found is None:
+        return out
+    for table, value, key, op in con.execute(
+        f'SELECT "target_table", "source", "key", "op" FROM "{WRITES_TABLE}"'
+    ):
+        out.setdefault((table, value), {})[parse_key(key)] = op
+    return out
+
+
+def _upsert(table: str, value: str, key: str, op: str, store: str, cond: str = "1") -> str:
+    return (
+        f'INSERT INTO "{WRITES_TABLE}" ("target_table", "source", "key", "op", "store", "at") '
+        f"SELECT {_lit(table)}, {_lit(value)}, {key}, '{op}', {_lit(store)}, "
+        f"strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE {cond} "
+        'ON CONFLICT ("target_table", "source", "key") DO UPDATE SET "op" = excluded."op", '
+        '"store" = excluded."store", "at" = excluded."at"'
+    )
+
+
+def trigger_statements(table: PlanTable, source: Source) -> list[str]:
+    """TEMP triggers (one legacy connection's) that record its writes to ``table``.
+
+    AFTER triggers, so a row an ``OR IGNORE`` skipped is not recorded, and the record is
+    undone with the statement or transaction that made it.
+    """
+    cols = key_columns(table, source)
+    value = source_value(source)
+    tag = f"{table.name}_{value}"
+    on = f"main.{_q(table.name)}"
+    new, old = key_sql(table, cols, "NEW"), key_sql(table, cols, "OLD")
+
+    def mine(row: str) -> str:
+        return f"{row}.{_q(source.discriminator or '')} = {_lit(value)}"
+
+    def when(*rows: str) -> str:
+        if not source.discriminator:
+            return ""
+        return " WHEN " + " OR ".join(mine(r) for r in rows)
+
+    store = source.store
+    name = table.name
+    return [
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {_q('dbfold_wi_' + tag)} AFTER INSERT ON {on}"
+        f"{when('NEW')} BEGIN {_upsert(name, value, new, 'insert', store)}; END",
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {_q('dbfold_wu_' + tag)} AFTER UPDATE ON {on}"
+        f"{when('NEW', 'OLD')} BEGIN "
+        f"{_upsert(name, value, old, 'delete', store, f'{old} IS NOT {new}')}; "
+        f"{_upsert(name, value, new, 'update', store)}; END",
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {_q('dbfold_wd_' + tag)} AFTER DELETE ON {on}"
+        f"{when('OLD')} BEGIN {_upsert(name, value, old, 'delete', store)}; END",
+    ]
+
+
+def install(con: Any, statements: Iterable[str]) -> None:
+    """Create ``dbfold_adapter_writes`` if missing, then the given TEMP triggers.
+
+    ``con`` is a sqlite3 connection (its base-class ``execute`` is used, so a legacy
+    connection runs the statements untranslated); the caller commits the DDL if needed.
+    """
+    import sqlite3
+
+    run = sqlite3.Connection.execute
+    found = run(
+        con, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (WRITES_TABLE,)
+    ).fetchone()
+    if found is None:
+        # migrate creates the table; only a target made by an older dbfold lacks it. If
+        # another writer holds the lock now, try again at the next connection rather than
+        # fail to open (the triggers would fail every write without the table).
+        try:
+            run(con, WRITES_DDL)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                return
+            raise
+    for statement in statements:
+        run(con, statement)
