@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(BIN)/dbfold demo $(DEMO_DIR)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check --no-cache src tests benchmarks
+	$(BIN)/ruff format --no-cache --check src tests benchmarks
 	$(BIN)/mypy
 
 test: lint

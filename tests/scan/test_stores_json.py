@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import orjson
-from conftest import fingerprint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scan_support import fingerprint
 
 from dbfold.model import Column, Store
 from dbfold.scan import json_reader

@@ -7,7 +7,7 @@ import pickle
 import shelve
 from pathlib import Path
 
-from conftest import fingerprint
+from scan_support import fingerprint
 
 from dbfold.scan.stores import scan_stores
 

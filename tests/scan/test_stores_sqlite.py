@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import fingerprint
+from scan_support import fingerprint
 
 from dbfold.scan.stores import scan_stores
 

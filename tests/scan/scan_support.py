@@ -1,0 +1,22 @@
+"""Helpers shared by the scan tests (a module, not conftest, so imports are unambiguous)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """sha256 of every file and the listing of every folder (to prove nothing changed)."""
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        out[f"dir:{rel}"] = "\n".join(sorted(dirnames + filenames))
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if os.path.islink(p):
+                continue
+            with open(p, "rb") as f:
+                out[os.path.join(rel, name)] = hashlib.sha256(f.read()).hexdigest()
+    return out
