@@ -130,3 +130,18 @@ def test_demo_builds_analyzes_designs_and_tours(tmp_path: Path) -> None:
     refused = CliRunner().invoke(cli, ["demo", str(other)])
     assert refused.exit_code == 2
     assert (other / "keep.txt").read_text() == "precious"
+
+
+def test_make_demo_style_relative_directory(tmp_path: Path) -> None:
+    """`make demo` passes a relative folder; every step, the legacy runs included, must agree."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dbfold", "demo", "rel-demo", "--scale", "0.01", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = orjson.loads(done.stdout)
+    assert result["verified"] is True
+    assert result["legacy_identical"] is True

@@ -56,6 +56,8 @@ def compare_legacy_runs(
         commands: argument lists for the program, run in order on both sides.
         program: the legacy entry point, relative to ``project``.
     """
+    # The routed side runs with the project as its working directory: absolute paths only.
+    project = project.resolve()
     runs: list[LegacyRun] = []
     with tempfile.TemporaryDirectory(prefix="dbfold-legacy-") as tmp:
         copy = Path(tmp) / "original"
