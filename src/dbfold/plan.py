@@ -92,11 +92,18 @@ class Source(Serializable):
 
 @dataclass(frozen=True)
 class PlanTable(Serializable):
-    """A table of the unified database and the sources that fill it."""
+    """A table of the unified database and the sources that fill it.
+
+    ``autoincrement`` keeps a SQLite source's ``INTEGER PRIMARY KEY AUTOINCREMENT``: the
+    key is declared ``AUTOINCREMENT`` in the unified table too, so a deleted highest key is
+    never handed out again. Only a table keyed by one integer column honours it (design sets
+    it only for a table filled from one such source; merged tables emulate it per source).
+    """
 
     name: str
     columns: tuple[PlanColumn, ...] = ()
     primary_key: tuple[str, ...] = ()
+    autoincrement: bool = False
     unique: tuple[tuple[str, ...], ...] = ()
     foreign_keys: tuple[PlanForeignKey, ...] = ()
     indexes: tuple[PlanIndex, ...] = ()

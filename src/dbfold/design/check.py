@@ -12,7 +12,7 @@ from itertools import pairwise
 import orjson
 
 from dbfold.design.coltypes import normalize_declared, unify_types, unify_values
-from dbfold.design.render_sql import default_sql
+from dbfold.design.render_sql import default_sql, integer_key
 from dbfold.design.rules.suggest import apply_suggestion
 from dbfold.design.validate import check_object
 from dbfold.errors import DesignError
@@ -78,6 +78,11 @@ def _check_table_refs(plan: Plan) -> None:
                 for c in g:
                     if t.column(c) is None:
                         raise _fail(f"$.tables[{i}].{field}", f"no column {c!r} in {t.name!r}")
+        if t.autoincrement and integer_key(t) is None:
+            raise _fail(
+                f"$.tables[{i}].autoincrement",
+                f"{t.name!r}: AUTOINCREMENT needs a primary key of one integer column",
+            )
         for k, ix in enumerate(t.indexes):
             for c in ix.columns:
                 if t.column(c) is None:

@@ -100,14 +100,23 @@ def _cols(names: tuple[str, ...]) -> str:
     return ", ".join(quote(n) for n in names)
 
 
+def integer_key(table: PlanTable) -> PlanColumn | None:
+    """The table's key column if the key is one integer column (SQLite's rowid), else None."""
+    if len(table.primary_key) != 1:
+        return None
+    col = table.column(table.primary_key[0])
+    return col if col is not None and col.type == "integer" else None
+
+
+def autoincrement_key(table: PlanTable) -> PlanColumn | None:
+    """The key column that is rendered ``AUTOINCREMENT`` (SQLite), or None."""
+    return integer_key(table) if table.autoincrement else None
+
+
 def create_table(table: PlanTable, dialect: str = "sqlite") -> str:
     """The CREATE TABLE statement of one plan table."""
     lines = []
-    single_int_pk = (
-        len(table.primary_key) == 1
-        and (col := table.column(table.primary_key[0])) is not None
-        and col.type == "integer"
-    )
+    single_int_pk = integer_key(table) is not None
     for col in table.columns:
         parts = [quote(col.name)]
         typ = column_type(col, dialect)
@@ -118,6 +127,9 @@ def create_table(table: PlanTable, dialect: str = "sqlite") -> str:
             parts.append(typ)
         if single_int_pk and col.primary_key:
             parts.append("PRIMARY KEY")
+            if table.autoincrement and dialect == "sqlite":
+                # Keys are never reused: SQLite keeps the high-water mark in sqlite_sequence.
+                parts.append("AUTOINCREMENT")
         if not col.nullable:
             parts.append("NOT NULL")
         if col.default is not None:

@@ -4,10 +4,11 @@ Every source is copied inside one transaction together with its journal row, so 
 crash a source is either entirely there and journalled ``done`` or not there at all.
 Keys that legacy code wrote through adapters after the cutover (``dbfold_adapter_writes``)
 belong to the unified database: a copy of their source never replaces, deletes or
-resurrects them (see :meth:`Copier.protected`). Record batches go to ``executemany`` in a
-savepoint; only a batch that sqlite3 refuses to
-bind (objects in a scalar column, huge integers) is converted value by value, and only a
-batch that breaks a constraint is replayed row by row to name the first bad record.
+resurrects them (see :meth:`Copier.protected`). A table kept ``AUTOINCREMENT`` gets the
+source's high-water mark with its copy (see :meth:`Copier.sync_sequence`). Record batches
+go to ``executemany`` in a savepoint; only a batch that sqlite3 refuses to bind (objects in
+a scalar column, huge integers) is converted value by value, and only a batch that breaks
+a constraint is replayed row by row to name the first bad record.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dbfold.design.quoting import quote
+from dbfold.design.render_sql import autoincrement_key
 from dbfold.migrate import journal
 from dbfold.migrate.ops import CopyRecords, CopySqlite, CreateView, JournalKey, Target
 from dbfold.migrate.progress import NullProgress, Progress
@@ -203,6 +205,75 @@ class Copier:
             (*params, *more),
         )
 
+    # -- AUTOINCREMENT ----------------------------------------------------------------
+    def sync_sequence(self, t: Target) -> None:
+        """Raise the target's ``sqlite_sequence`` mark to the source's (ATTACH'd as ``src``).
+
+        A legacy table declared AUTOINCREMENT never hands out a key it once gave, even after
+        that row was deleted: its mark lives in ``sqlite_sequence``, not in the rows. The
+        unified table keeps the larger of that mark and its highest key, so a key the legacy
+        file would not reuse is not reused after the cutover. The mark never goes down (the
+        adapters' own inserts may have raised it). Runs inside the caller's transaction.
+        """
+        key = autoincrement_key(t.table)
+        if key is None:
+            return
+        con = self.con
+        found = con.execute(
+            "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
+            (t.table.name,),
+        ).fetchone()
+        has_seq = con.execute(
+            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+        ).fetchone()
+        if found is None or has_seq is None:
+            return  # the target table predates the plan's AUTOINCREMENT: nothing to keep
+        (name,) = found
+        marks: list[int] = []
+        try:
+            marks += [
+                v
+                for (v,) in con.execute(
+                    "SELECT seq FROM src.sqlite_sequence WHERE name = ? COLLATE NOCASE",
+                    (t.source.table,),
+                )
+                if type(v) is int
+            ]
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+        (top,) = con.execute(f"SELECT max({quote(key.name)}) FROM main.{quote(name)}").fetchone()
+        if type(top) is int:
+            marks.append(top)
+        if not marks:
+            return
+        want = max(marks)
+        have = [
+            v
+            for (v,) in con.execute("SELECT seq FROM main.sqlite_sequence WHERE name = ?", (name,))
+        ]
+        if not have:
+            con.execute("INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)", (name, want))
+        elif any(type(v) is not int or v < want for v in have):
+            con.execute(
+                "UPDATE main.sqlite_sequence SET seq = ? WHERE name = ?"
+                " AND (typeof(seq) != 'integer' OR seq < ?)",
+                (want, name, want),
+            )
+
+    def _sync_unchanged(self, t: Target) -> None:
+        """An unchanged source may still have raised its mark (a row added, then deleted)."""
+        if autoincrement_key(t.table) is None:
+            return
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            self.sync_sequence(t)
+            self.con.execute("COMMIT")
+        except BaseException:
+            if self.con.in_transaction:
+                self.con.execute("ROLLBACK")
+            raise
+
     # -- helpers ----------------------------------------------------------------------
     def _problem(
         self, path: str, message: str, severity: str = "error", line: int | None = None
@@ -287,12 +358,14 @@ class Copier:
                 ).fetchone()
                 if upto == entry.rows_total:
                     if hi == wm:
+                        self._sync_unchanged(t)
                         self._result(t, "unchanged", 0, entry.rows_total, wm, started)
                         return
                     lo, status = wm, "appended"
                 else:
                     status = "recopied"
             elif has_rowid and wm is not None and hi is None and entry.rows_total == 0:
+                self._sync_unchanged(t)
                 self._result(t, "unchanged", 0, 0, wm, started)
                 return
             else:
@@ -333,6 +406,7 @@ class Copier:
             if protected:
                 self.forget_deleted(t)
                 total = count  # rows the adapters' versions stood in for count as copied
+            self.sync_sequence(t)
             journal.done(
                 con,
                 self.run_id,

@@ -4,11 +4,18 @@ Generated columns come first: the discriminator of a merged table (text, not nul
 surrogate key of a keyless parent or merged table, and a child table's parent key and
 position. A merged table's columns are the union of its sources' columns; a column missing
 from some source is nullable there, and shared columns take the type that holds both.
+A table filled from one SQLite table whose ``INTEGER PRIMARY KEY`` was declared
+``AUTOINCREMENT`` keeps it (``PlanTable.autoincrement``), so the unified table never reuses a
+deleted highest key either.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import TokenError
+from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 from dbfold.design.coltypes import unify_types
 from dbfold.design.options import DesignOptions
@@ -16,6 +23,48 @@ from dbfold.design.state import Draft, Home, SourceKey, State, store_stem, uniqu
 from dbfold.plan import PlanColumn, PlanTable, Source
 
 RULE = "assemble"
+
+_SQLITE = Dialect.get_or_raise("sqlite")
+_QUOTED = (TokenType.STRING, TokenType.IDENTIFIER)
+
+
+def declares_autoincrement(sql: str | None) -> bool:
+    """Whether a ``CREATE TABLE`` declares AUTOINCREMENT (the keyword, not a name or string).
+
+    SQLite allows the keyword only right after the ``PRIMARY KEY`` of an ``INTEGER`` column,
+    so its presence says which column it is: the table's one integer key.
+
+    >>> declares_autoincrement("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, x)")
+    True
+    >>> declares_autoincrement('''CREATE TABLE t (id INTEGER PRIMARY KEY, "autoincrement",
+    ...     note TEXT DEFAULT 'AUTOINCREMENT', [autoincrement ] INT, `AUTOINCREMENT` INT)''')
+    False
+    """
+    if not sql:
+        return False
+    try:
+        tokens = _SQLITE.tokenize(sql)
+    except TokenError:
+        return False
+    return any(t.text.upper() == "AUTOINCREMENT" and t.token_type not in _QUOTED for t in tokens)
+
+
+def _autoincrement(home: Home, pk: tuple[str, ...], columns: list[PlanColumn]) -> bool:
+    """Keep AUTOINCREMENT: one SQLite table (not merged, not an array) keyed by its integer key."""
+    if home.discriminator or len(home.drafts) != 1 or len(pk) != 1:
+        return False
+    d = home.drafts[0]
+    if d.array is not None or d.surrogate or d.parent_column or d.table.layout != "table":
+        return False
+    key = next((c for c in columns if c.name.casefold() == pk[0].casefold()), None)
+    if key is None or key.type != "integer":
+        return False
+    field = next((f for f in d.fields if f.name.casefold() == pk[0].casefold()), None)
+    return (
+        field is not None
+        and field.path == field.column.name
+        and declares_autoincrement(d.table.sql)
+    )
 
 
 def _discriminator_values(drafts: tuple[Draft, ...]) -> dict[str, str]:
@@ -108,6 +157,7 @@ def _table(home: Home, parent_keys: dict[SourceKey, PlanColumn]) -> PlanTable:
         name=home.name,
         columns=tuple(all_cols),
         primary_key=pk,
+        autoincrement=_autoincrement(home, pk, all_cols),
         unique=unique,
         sources=sources,
     )
