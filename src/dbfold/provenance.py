@@ -2,10 +2,12 @@
 
 After the cutover a routed legacy program writes through adapters straight into the unified
 database; its legacy file no longer receives those rows. Every legacy connection therefore
-records each key it inserts, updates or deletes in ``dbfold_adapter_writes`` (TEMP triggers,
-so in the same statement and transaction as the write, and for rows written by carried-over
-triggers too). ``verify`` leaves those keys out of both sides and reports them apart, and an
-incremental ``migrate`` never replaces, deletes or resurrects them.
+records each key it inserts, updates or deletes (TEMP triggers, so in the same statement and
+transaction as the write, and for rows written by carried-over triggers too): the triggers
+append to ``dbfold_adapter_log`` (cheap: no key index to maintain per write), and the view
+``dbfold_adapter_writes`` gives each written key once, with its last op. ``verify`` leaves
+those keys out of both sides and reports them apart, and an incremental ``migrate`` never
+replaces, deletes or resurrects them.
 
 A row is identified as ``verify`` identifies it: the target table, the source's
 discriminator value (``''`` for a table that was not merged) and a JSON array of the row's
@@ -23,6 +25,8 @@ from typing import Any
 from dbfold.plan import PlanTable, Source
 
 __all__ = [
+    "LOG_TABLE",
+    "VIEW_DDL",
     "WRITES_DDL",
     "WRITES_TABLE",
     "generated_columns",
@@ -36,16 +40,23 @@ __all__ = [
     "trigger_statements",
 ]
 
-WRITES_TABLE = "dbfold_adapter_writes"
+WRITES_TABLE = "dbfold_adapter_writes"  # a view: the last op per key (what readers query)
+LOG_TABLE = "dbfold_adapter_log"  # append-only: one row per recorded write, in order
+#: The log the adapters' triggers append to. A plain rowid table without a key index, so
+#: recording a write is one append to the last leaf page (no upsert, no index b-tree).
 WRITES_DDL = (
-    f'CREATE TABLE IF NOT EXISTS "{WRITES_TABLE}" ('
+    f'CREATE TABLE IF NOT EXISTS "{LOG_TABLE}" ('
     '"target_table" TEXT NOT NULL, '
     '"source" TEXT NOT NULL, '  # the discriminator value, '' for a table not merged
     '"key" TEXT NOT NULL, '  # JSON array of the row's key columns
-    '"op" TEXT NOT NULL, '  # insert, update or delete (the last one wins)
-    '"store" TEXT NOT NULL, '  # the legacy store whose connection wrote it
-    '"at" TEXT NOT NULL, '
-    'PRIMARY KEY ("target_table", "source", "key")) WITHOUT ROWID'
+    '"op" TEXT NOT NULL)'  # insert, update or delete (the last one per key wins)
+)
+#: ``dbfold_adapter_writes``: every written key once, with its last op.
+VIEW_DDL = (
+    f'CREATE VIEW IF NOT EXISTS "{WRITES_TABLE}" AS '
+    f'SELECT "target_table", "source", "key", "op" FROM "{LOG_TABLE}" '
+    f'WHERE rowid IN (SELECT max(rowid) FROM "{LOG_TABLE}" '
+    'GROUP BY "target_table", "source", "key")'
 )
 
 
@@ -145,27 +156,28 @@ def read_writes(con: Any) -> dict[tuple[str, str], dict[tuple[Any, ...], str]]:
 
     Empty when the database has no ``dbfold_adapter_writes`` (no adapter ever wrote).
     """
-    found = con.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (WRITES_TABLE,)
-    ).fetchone()
+    kind = dict(
+        con.execute(
+            "SELECT name, type FROM sqlite_master WHERE name IN (?, ?)", (WRITES_TABLE, LOG_TABLE)
+        ).fetchall()
+    )
     out: dict[tuple[str, str], dict[tuple[Any, ...], str]] = {}
-    if found is None:
+    if kind.get(WRITES_TABLE) == "table":  # an older dbfold's: one row per key
+        sql = f'SELECT "target_table", "source", "key", "op" FROM "{WRITES_TABLE}"'
+    elif kind.get(WRITES_TABLE) == "view" and kind.get(LOG_TABLE) == "table":
+        # The log in order: a later op of a key replaces the earlier one.
+        sql = f'SELECT "target_table", "source", "key", "op" FROM "{LOG_TABLE}" ORDER BY rowid'
+    else:
         return out
-    for table, value, key, op in con.execute(
-        f'SELECT "target_table", "source", "key", "op" FROM "{WRITES_TABLE}"'
-    ):
+    for table, value, key, op in con.execute(sql):
         out.setdefault((table, value), {})[parse_key(key)] = op
     return out
 
 
-def _upsert(table: str, value: str, key: str, op: str, store: str, cond: str = "1") -> str:
-    return (
-        f'INSERT INTO "{WRITES_TABLE}" ("target_table", "source", "key", "op", "store", "at") '
-        f"SELECT {_lit(table)}, {_lit(value)}, {key}, '{op}', {_lit(store)}, "
-        f"strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE {cond} "
-        'ON CONFLICT ("target_table", "source", "key") DO UPDATE SET "op" = excluded."op", '
-        '"store" = excluded."store", "at" = excluded."at"'
-    )
+def _append(table: str, value: str, key: str, op: str, cond: str = "") -> str:
+    row = f"{_lit(table)}, {_lit(value)}, {key}, '{op}'"
+    into = f'INSERT INTO "{LOG_TABLE}" ("target_table", "source", "key", "op") '
+    return f"{into}SELECT {row} WHERE {cond}" if cond else f"{into}VALUES ({row})"
 
 
 def trigger_statements(table: PlanTable, source: Source) -> list[str]:
@@ -188,39 +200,66 @@ def trigger_statements(table: PlanTable, source: Source) -> list[str]:
             return ""
         return " WHEN " + " OR ".join(mine(r) for r in rows)
 
-    store = source.store
     name = table.name
     return [
         f"CREATE TEMP TRIGGER IF NOT EXISTS {_q('dbfold_wi_' + tag)} AFTER INSERT ON {on}"
-        f"{when('NEW')} BEGIN {_upsert(name, value, new, 'insert', store)}; END",
+        f"{when('NEW')} BEGIN {_append(name, value, new, 'insert')}; END",
         f"CREATE TEMP TRIGGER IF NOT EXISTS {_q('dbfold_wu_' + tag)} AFTER UPDATE ON {on}"
         f"{when('NEW', 'OLD')} BEGIN "
-        f"{_upsert(name, value, old, 'delete', store, f'{old} IS NOT {new}')}; "
-        f"{_upsert(name, value, new, 'update', store)}; END",
+        f"{_append(name, value, old, 'delete', f'{old} IS NOT {new}')}; "
+        f"{_append(name, value, new, 'update')}; END",
         f"CREATE TEMP TRIGGER IF NOT EXISTS {_q('dbfold_wd_' + tag)} AFTER DELETE ON {on}"
-        f"{when('OLD')} BEGIN {_upsert(name, value, old, 'delete', store)}; END",
+        f"{when('OLD')} BEGIN {_append(name, value, old, 'delete')}; END",
     ]
 
 
-def install(con: Any, statements: Iterable[str]) -> None:
-    """Create ``dbfold_adapter_writes`` if missing, then the given TEMP triggers.
+def _kinds(con: Any) -> dict[str, str]:
+    import sqlite3
 
-    ``con`` is a sqlite3 connection (its base-class ``execute`` is used, so a legacy
-    connection runs the statements untranslated); the caller commits the DDL if needed.
+    rows = sqlite3.Connection.execute(
+        con,
+        "SELECT name, type FROM sqlite_master WHERE name IN (?, ?)",
+        (WRITES_TABLE, LOG_TABLE),
+    ).fetchall()
+    return {name: kind for name, kind in rows}
+
+
+def install(con: Any, statements: Iterable[str]) -> None:
+    """Create the log and the ``dbfold_adapter_writes`` view if missing, then the TEMP triggers.
+
+    A ``dbfold_adapter_writes`` *table* (an older dbfold's, one upserted row per key) is
+    carried into the log and replaced by the view. ``con`` is a sqlite3 connection (its
+    base-class ``execute`` is used, so a legacy connection runs the statements
+    untranslated); the caller commits the DDL if needed.
     """
     import sqlite3
 
     run = sqlite3.Connection.execute
-    found = run(
-        con, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (WRITES_TABLE,)
-    ).fetchone()
-    if found is None:
-        # migrate creates the table; only a target made by an older dbfold lacks it. If
-        # another writer holds the lock now, try again at the next connection rather than
-        # fail to open (the triggers would fail every write without the table).
+    kinds = _kinds(con)
+    if kinds.get(LOG_TABLE) != "table" or kinds.get(WRITES_TABLE) != "view":
+        # migrate creates the log; the view comes with the first adapter. If another writer
+        # holds the lock now, try again at the next connection rather than fail to open
+        # (the triggers would fail every write without the log).
+        began = not con.in_transaction
         try:
+            if began:
+                run(con, "BEGIN IMMEDIATE")
+            kinds = _kinds(con)
             run(con, WRITES_DDL)
+            if kinds.get(WRITES_TABLE) == "table":
+                run(
+                    con,
+                    f'INSERT INTO "{LOG_TABLE}" ("target_table", "source", "key", "op") '
+                    f'SELECT "target_table", "source", "key", "op" FROM "{WRITES_TABLE}" '
+                    'ORDER BY "at"',
+                )
+                run(con, f'DROP TABLE "{WRITES_TABLE}"')
+            run(con, VIEW_DDL)
+            if began:
+                run(con, "COMMIT")
         except sqlite3.OperationalError as exc:
+            if began and con.in_transaction:
+                run(con, "ROLLBACK")
             if "locked" in str(exc):
                 return
             raise

@@ -160,3 +160,74 @@ def test_recopy_does_not_remove_adapter_writes(sample: Sample) -> None:
         gone = db.execute(f'SELECT 1 FROM users WHERE "{key_col}" = ?', (first_key,)).fetchone()
     assert after == before - 1
     assert gone is None  # the adapter's delete was not undone by the re-copy
+
+
+def test_last_op_per_key_wins(sample: Sample) -> None:
+    """The log is append-only; ``dbfold_adapter_writes`` and readers see each key's last op."""
+    from dbfold.provenance import LOG_TABLE, read_writes
+
+    root, plan, analysis, target = _migrated(sample)
+    con = connect("data/tracking.db", plan, root=root, analysis=analysis)
+    try:
+        con.execute("DELETE FROM actions WHERE id = 4")
+        con.commit()
+        con.execute("UPDATE actions SET action = 'y' WHERE id = 5")
+        con.execute("DELETE FROM actions WHERE id = 5")
+        con.commit()
+        con.execute(
+            "INSERT INTO actions (id, action, actor, target, created_at) "
+            "VALUES (4, 'again', 'u1', 'a:4', '2024-07-01')"
+        )
+        con.commit()
+    finally:
+        con.close()
+    with sqlite3.connect(target) as db:
+        logged = db.execute(f'SELECT count(*) FROM "{LOG_TABLE}"').fetchone()[0]
+        ops = {
+            json.loads(k)[0]: op for k, op in db.execute(f'SELECT key, op FROM "{WRITES_TABLE}"')
+        }
+        assert read_writes(db)[("actions", "")] == {(4,): "insert", (5,): "delete"}
+    assert logged == 4
+    assert ops == {4: "insert", 5: "delete"}
+    # An incremental migrate neither drops the re-inserted row nor brings row 5 back.
+    again = migrate(plan, analysis, root, execute=True)
+    assert again.verify is not None and again.verify.ok, again.verify.mismatches
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT action FROM actions WHERE id IN (4, 5)").fetchall() == [
+            ("again",)
+        ]
+
+
+def test_older_writes_table_is_carried_into_the_log(sample: Sample) -> None:
+    """A target whose adapters upserted into a ``dbfold_adapter_writes`` table (older dbfold)."""
+    from dbfold.provenance import LOG_TABLE
+
+    root, plan, analysis, target = _migrated(sample)
+    with sqlite3.connect(target) as db:
+        db.execute(f'DROP VIEW IF EXISTS "{WRITES_TABLE}"')
+        db.execute(f'DROP TABLE IF EXISTS "{LOG_TABLE}"')
+        db.execute(
+            f'CREATE TABLE "{WRITES_TABLE}" (target_table TEXT NOT NULL, source TEXT NOT NULL, '
+            "key TEXT NOT NULL, op TEXT NOT NULL, store TEXT NOT NULL, at TEXT NOT NULL, "
+            "PRIMARY KEY (target_table, source, key)) WITHOUT ROWID"
+        )
+        db.execute(
+            f"INSERT INTO \"{WRITES_TABLE}\" VALUES ('actions', '', '[2]', 'delete', "
+            "'data/tracking.db', '2024-07-01T00:00:00Z')"
+        )
+        db.execute("DELETE FROM actions WHERE id = 2")
+    con = connect("data/tracking.db", plan, root=root, analysis=analysis)
+    try:
+        con.execute("UPDATE actions SET action = 'edited' WHERE id = 1")
+        con.commit()
+    finally:
+        con.close()
+    with sqlite3.connect(target) as db:
+        kind = db.execute(
+            "SELECT type FROM sqlite_master WHERE name = ?", (WRITES_TABLE,)
+        ).fetchone()
+        ops = set(db.execute(f'SELECT key, op FROM "{WRITES_TABLE}"'))
+    assert kind == ("view",)
+    assert ops == {("[2]", "delete"), ("[1]", "update")}
+    report = verify(plan, root, target, analysis=analysis)
+    assert report.ok, report.mismatches

@@ -76,6 +76,9 @@ class StoreLockedError(AdapterError, sqlite3.OperationalError):
 #: Open legacy connections by unified database file, to name the holder of a write lock.
 _OPEN: dict[str, weakref.WeakSet[LegacyConnection]] = {}
 _OPEN_LOCK = threading.Lock()
+#: Legacy connections that wrote in a transaction that may still be open (pruned lazily),
+#: so the check before a transaction's first write costs nothing while no other one writes.
+_WRITING: weakref.WeakSet[LegacyConnection] = weakref.WeakSet()
 
 
 def _is_locked(exc: sqlite3.OperationalError) -> bool:
@@ -303,10 +306,34 @@ class LegacyConnection(sqlite3.Connection):
     def _dbfold_check_peers(self) -> None:
         """Fail at once when the write lock belongs to a connection only this thread may use:
         waiting for it would only wait out the timeout."""
-        if len(_OPEN.get(self._dbfold_file, ())) < 2:
+        if not self._dbfold_file:
             return
+        with _OPEN_LOCK:
+            writing = list(_WRITING) if _WRITING else ()
+            _WRITING.add(self)  # it is about to write (a stale entry is pruned below)
+        if len(writing) > 1 or (writing and writing[0] is not self):
+            self._dbfold_check_writing(writing)
+
+    def _dbfold_check_writing(self, writing: Iterable[LegacyConnection]) -> None:
         me = threading.get_ident()
-        stuck = [p for p in self._dbfold_writers() if p._dbfold_thread == me]
+        stuck = []
+        for peer in writing:
+            if peer is self:
+                continue
+            try:
+                busy = peer.in_transaction
+            except sqlite3.ProgrammingError:  # closed
+                busy = False
+            if not busy:
+                with _OPEN_LOCK:
+                    _WRITING.discard(peer)
+                continue
+            if (
+                peer._dbfold_wrote
+                and peer._dbfold_thread == me
+                and peer._dbfold_file == self._dbfold_file
+            ):
+                stuck.append(peer)
         if stuck:
             raise self._dbfold_locked(None, stuck)
 
