@@ -43,6 +43,7 @@ from dbfold.scan.code_index import (
     find_method,
     first_param,
     qualname,
+    search_bases,
 )
 from dbfold.scan.code_sql import tables_in
 
@@ -252,7 +253,7 @@ class _Scan:
             store = self._store(rel, suffixes)
             return rel, store, ("file" if anchored else "absolute") if store else None
         rel = posixpath.normpath(text)
-        for base in _match_bases(folder):
+        for base in search_bases(folder):
             candidate = posixpath.normpath(posixpath.join(base, rel)) if base else rel
             if candidate.startswith("../") or candidate == "..":
                 continue
@@ -426,18 +427,6 @@ class _Scan:
 
 
 _DEFS = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
-
-
-def _match_bases(folder: str) -> list[str]:
-    """Working directories to try, in order: root, the file's folder, those between."""
-    bases = [""]
-    if folder:
-        bases.append(folder)
-        parent = posixpath.dirname(folder)
-        while parent:
-            bases.append(parent)
-            parent = posixpath.dirname(parent)
-    return bases
 
 
 def _locate(api: str, text: str) -> str | None:

@@ -184,7 +184,7 @@ class ProjectIndex:
         if not dotted:
             return None
         parts = dotted.split(".")
-        for base in _bases(importer.folder):
+        for base in search_bases(importer.folder):
             folder = self.root / base if base else self.root
             for candidate in (
                 folder.joinpath(*parts[:-1], parts[-1] + ".py"),
@@ -205,8 +205,10 @@ class ProjectIndex:
         return (mod, attr) if mod is not None else None
 
 
-def _bases(folder: str) -> list[str]:
-    """Import roots for a module in ``folder``: the root, the folder, then those between."""
+def search_bases(folder: str) -> list[str]:
+    """Folders a relative name from code in ``folder`` may be relative to, in order: the
+    root, the folder itself, then the folders between (programs and imports are run from
+    any of them)."""
     bases = [""]
     if folder:
         bases.append(folder)
