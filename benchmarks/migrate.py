@@ -97,42 +97,38 @@ def main() -> None:
     target = root / plan.target
     sqlite_rows = sum(s.rows for s in analysis.stores if s.kind == "sqlite")
 
-    def ours_sqlite_only() -> None:
-        target.unlink(missing_ok=True)
-        p = plan.__class__(
-            target=plan.target,
-            tables=tuple(
-                t
-                for t in plan.tables
-                if all(analysis.store(s.store).kind == "sqlite" for s in t.sources) and t.sources
-            ),
-        )
-        con = sqlite3.connect(base / "x.db")
-        con.close()
-        _ours_copy(p)
-
-    def _ours_copy(p) -> None:  # type: ignore[no-untyped-def]
+    def ours_copy(p, kind: type) -> None:  # type: ignore[no-untyped-def]
+        """dbfold's copy path alone: create the plan's tables, run its ``kind`` copy ops."""
+        from dbfold.migrate import journal
         from dbfold.migrate.copy import Copier
-        from dbfold.migrate.ops import CopySqlite, CreateTable, build_operations
+        from dbfold.migrate.ops import CreateTable, build_operations
         from dbfold.migrate.runner import _connect
 
         ops, _ = build_operations(p, analysis)
         out = base / "ours.db"
         out.unlink(missing_ok=True)
         con = _connect(out, fast=True)
-        from dbfold.migrate import journal
-
         con.execute("BEGIN")
         for op in ops:
             if isinstance(op, CreateTable):
                 con.execute(op.sql())
         journal.ensure(con)
         con.execute("COMMIT")
-        c = Copier(con, root, "bench")
+        copier = Copier(con, root, "bench")
         for op in ops:
-            if isinstance(op, CopySqlite):
-                op.run(c)
+            if isinstance(op, kind):
+                op.run(copier)
         con.close()
+
+    def ours_sqlite_only() -> None:
+        from dbfold.migrate.ops import CopySqlite
+
+        sqlite_tables = tuple(
+            t
+            for t in plan.tables
+            if t.sources and all(analysis.store(s.store).kind == "sqlite" for s in t.sources)
+        )
+        ours_copy(plan.__class__(target=plan.target, tables=sqlite_tables), CopySqlite)
 
     def raw_sqlite() -> None:
         out = base / "raw.db"
@@ -176,26 +172,9 @@ def main() -> None:
         )
 
     def ours_file(store: str) -> None:
-        from dbfold.migrate import journal
-        from dbfold.migrate.copy import Copier
-        from dbfold.migrate.ops import CopyRecords, CreateTable, build_operations
-        from dbfold.migrate.runner import _connect
+        from dbfold.migrate.ops import CopyRecords
 
-        ops, _ = build_operations(_file_plan(store), analysis)
-        out = base / "ours.db"
-        out.unlink(missing_ok=True)
-        con = _connect(out, fast=True)
-        con.execute("BEGIN")
-        for op in ops:
-            if isinstance(op, CreateTable):
-                con.execute(op.sql())
-        journal.ensure(con)
-        con.execute("COMMIT")
-        c = Copier(con, root, "bench")
-        for op in ops:
-            if isinstance(op, CopyRecords):
-                op.run(c)
-        con.close()
+        ours_copy(_file_plan(store), CopyRecords)
 
     def hand_json() -> None:
         out = base / "hand.db"

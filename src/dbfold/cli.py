@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 import orjson
@@ -23,6 +23,9 @@ from rich.console import Console
 
 from dbfold import __version__
 from dbfold.errors import DbfoldError, UsageError
+
+if TYPE_CHECKING:
+    from dbfold.plan import Plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -244,7 +247,8 @@ def design(
     return EXIT_OK
 
 
-def _load_plan(path: Path) -> Any:
+def _load_plan(path: Path) -> Plan:
+    """Read .dbfold/plan.json under ``path``; a missing or unreadable plan is a usage error."""
     from dbfold.plan import Plan
     from dbfold.state import plan_path
 

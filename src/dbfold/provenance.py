@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dbfold.plan import PlanTable, Source
+from dbfold.quoting import literal, quote
 
 __all__ = [
     "LOG_TABLE",
@@ -58,14 +59,6 @@ VIEW_DDL = (
     f'WHERE rowid IN (SELECT max(rowid) FROM "{LOG_TABLE}" '
     'GROUP BY "target_table", "source", "key")'
 )
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def source_value(source: Source) -> str:
@@ -124,7 +117,7 @@ def key_sql(table: PlanTable, columns: Iterable[str], qualifier: str = "") -> st
     )
     parts = []
     for name in cols:
-        ref = pre + _q(name)
+        ref = pre + quote(name)
         if rowid_alias:
             parts.append(ref)
         else:
@@ -175,7 +168,7 @@ def read_writes(con: Any) -> dict[tuple[str, str], dict[tuple[Any, ...], str]]:
 
 
 def _append(table: str, value: str, key: str, op: str, cond: str = "") -> str:
-    row = f"{_lit(table)}, {_lit(value)}, {key}, '{op}'"
+    row = f"{literal(table)}, {literal(value)}, {key}, '{op}'"
     into = f'INSERT INTO "{LOG_TABLE}" ("target_table", "source", "key", "op") '
     return f"{into}SELECT {row} WHERE {cond}" if cond else f"{into}VALUES ({row})"
 
@@ -189,11 +182,11 @@ def trigger_statements(table: PlanTable, source: Source) -> list[str]:
     cols = key_columns(table, source)
     value = source_value(source)
     tag = f"{table.name}_{value}"
-    on = f"main.{_q(table.name)}"
+    on = f"main.{quote(table.name)}"
     new, old = key_sql(table, cols, "NEW"), key_sql(table, cols, "OLD")
 
     def mine(row: str) -> str:
-        return f"{row}.{_q(source.discriminator or '')} = {_lit(value)}"
+        return f"{row}.{quote(source.discriminator or '')} = {literal(value)}"
 
     def when(*rows: str) -> str:
         if not source.discriminator:
@@ -202,13 +195,13 @@ def trigger_statements(table: PlanTable, source: Source) -> list[str]:
 
     name = table.name
     return [
-        f"CREATE TEMP TRIGGER IF NOT EXISTS {_q('dbfold_wi_' + tag)} AFTER INSERT ON {on}"
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {quote('dbfold_wi_' + tag)} AFTER INSERT ON {on}"
         f"{when('NEW')} BEGIN {_append(name, value, new, 'insert')}; END",
-        f"CREATE TEMP TRIGGER IF NOT EXISTS {_q('dbfold_wu_' + tag)} AFTER UPDATE ON {on}"
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {quote('dbfold_wu_' + tag)} AFTER UPDATE ON {on}"
         f"{when('NEW', 'OLD')} BEGIN "
         f"{_append(name, value, old, 'delete', f'{old} IS NOT {new}')}; "
         f"{_append(name, value, new, 'update')}; END",
-        f"CREATE TEMP TRIGGER IF NOT EXISTS {_q('dbfold_wd_' + tag)} AFTER DELETE ON {on}"
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {quote('dbfold_wd_' + tag)} AFTER DELETE ON {on}"
         f"{when('OLD')} BEGIN {_append(name, value, old, 'delete')}; END",
     ]
 

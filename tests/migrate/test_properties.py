@@ -13,10 +13,10 @@ import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from dbfold.design.quoting import quote
 from dbfold.migrate import migrate, verify
 from dbfold.model import Analysis
 from dbfold.plan import Plan
+from dbfold.quoting import quote
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=0, max_size=12)
 #: Cells that CSV typing, header and dialect sniffing have got wrong before.

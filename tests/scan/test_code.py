@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from scan_support import scan_code
 
 from dbfold.model import Interface, StoreUse
 from dbfold.scan.code import CodeScan, find_interfaces
@@ -26,11 +26,7 @@ STORES = (
 
 
 def scan(tmp_path: Path, files: dict[str, str], stores: tuple[str, ...] = STORES) -> CodeScan:
-    for rel, source in files.items():
-        path = tmp_path / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return find_interfaces(tmp_path, stores)
+    return scan_code(tmp_path, files, stores)
 
 
 def only(result: CodeScan, name: str) -> Interface:

@@ -85,6 +85,15 @@ def _is_locked(exc: sqlite3.OperationalError) -> bool:
     return str(exc).startswith("database is locked") or str(exc) == "database table is locked"
 
 
+def _before_write(conn: LegacyConnection, tr: Translation) -> None:
+    """Reset the connection's "wrote in this transaction" mark when no transaction is open,
+    and check other legacy connections' locks before its first write of a transaction."""
+    if not conn.in_transaction:
+        conn._dbfold_wrote = False
+    if tr.write and not conn._dbfold_wrote:
+        conn._dbfold_check_peers()
+
+
 class LegacyCursor(sqlite3.Cursor):
     """A sqlite3 cursor whose statements are translated from the legacy schema."""
 
@@ -109,10 +118,7 @@ class LegacyCursor(sqlite3.Cursor):
         tr = conn._dbfold_translate(sql)
         if self._dbfold_lastrowid is not None or self._dbfold_rowcount is not None:
             self._dbfold_lastrowid = self._dbfold_rowcount = None
-        if not conn.in_transaction:
-            conn._dbfold_wrote = False
-        if tr.write and not conn._dbfold_wrote:
-            conn._dbfold_check_peers()
+        _before_write(conn, tr)
         try:
             if tr.kind == "sql":
                 super().execute(tr.sql, parameters)
@@ -135,10 +141,7 @@ class LegacyCursor(sqlite3.Cursor):
         self._dbfold_lastrowid = self._dbfold_rowcount = None
         if tr.kind == "error":
             tr.raise_error()
-        if not conn.in_transaction:
-            conn._dbfold_wrote = False
-        if tr.write and not conn._dbfold_wrote:
-            conn._dbfold_check_peers()
+        _before_write(conn, tr)
         try:
             if tr.kind == "sql":
                 super().executemany(tr.sql, seq_of_parameters)

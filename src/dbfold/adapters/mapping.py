@@ -20,9 +20,10 @@ from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 from dbfold.model import Analysis, Store
 from dbfold.plan import Plan, PlanTable, Source, split_path
 from dbfold.provenance import trigger_statements
+from dbfold.quoting import literal
 from dbfold.runtime.backend import quote_ident
 
-__all__ = ["SEQUENCE_TABLE", "StoreMap", "TableMap", "literal", "store_kind"]
+__all__ = ["SEQUENCE_TABLE", "StoreMap", "TableMap", "store_kind"]
 
 #: Where the adapters keep the AUTOINCREMENT high-water mark of each merged legacy table,
 #: per (unified table, source): what ``sqlite_sequence`` did in the legacy file.
@@ -31,15 +32,6 @@ SEQUENCE_DDL = (
     f'CREATE TABLE IF NOT EXISTS "{SEQUENCE_TABLE}" ("name" TEXT NOT NULL, '
     '"source" TEXT NOT NULL, "seq" INTEGER NOT NULL, PRIMARY KEY ("name", "source"))'
 )
-
-
-def literal(value: str) -> str:
-    """Quote a string as an SQL literal.
-
-    >>> literal("it's")
-    "'it''s'"
-    """
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _fold(name: str) -> str:

@@ -40,8 +40,9 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType  # type: ignore[attr-defined]
 
-from dbfold.adapters.mapping import StoreMap, TableMap, literal
+from dbfold.adapters.mapping import StoreMap, TableMap
 from dbfold.errors import AdapterError
+from dbfold.quoting import literal
 from dbfold.runtime.backend import quote_ident
 
 __all__ = ["Translation", "Translator", "translator_for"]

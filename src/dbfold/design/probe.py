@@ -26,6 +26,7 @@ from pathlib import Path
 
 from dbfold.model import Analysis
 from dbfold.plan import Decision, Plan, PlanTable, Suggestion
+from dbfold.quoting import quote
 
 RULE = "probe"
 _FINDING = re.compile(r" \(values: [^()]*\)$")
@@ -65,10 +66,6 @@ class Match:
         if self.unmatched == 0:
             return f"all {self.total} values match"
         return f"{self.unmatched} of {self.total} values have no match"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _sides(table: PlanTable, column: str, analysis: Analysis) -> list[_Side] | None:
@@ -120,11 +117,11 @@ def _count(child: _Side, parent: _Side, root: Path) -> Match:
             parent_uri = stack.enter_context(_readable(root / parent.store, Path(tmp)))
             con.execute("ATTACH DATABASE ? AS ref", (parent_uri,))
             ref = "ref"
-        col, key = _quote(child.column), _quote(parent.column)
+        col, key = quote(child.column), quote(parent.column)
         sql = (
             f"SELECT count(*), coalesce(sum({col} NOT IN"
-            f" (SELECT {key} FROM {ref}.{_quote(parent.table)} WHERE {key} IS NOT NULL)), 0)"
-            f" FROM main.{_quote(child.table)} WHERE {col} IS NOT NULL"
+            f" (SELECT {key} FROM {ref}.{quote(parent.table)} WHERE {key} IS NOT NULL)), 0)"
+            f" FROM main.{quote(child.table)} WHERE {col} IS NOT NULL"
         )
         total, unmatched = con.execute(sql).fetchone()
         return Match(int(total), int(unmatched))

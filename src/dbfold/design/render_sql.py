@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlglot
 from sqlglot.errors import SqlglotError
 
-from dbfold.design.quoting import quote
 from dbfold.errors import DesignError
 from dbfold.plan import Plan, PlanColumn, PlanTable
+from dbfold.quoting import quote
 
 #: Neutral type → SQLite type name. json is TEXT, not JSON: a declared JSON column would get
 #: NUMERIC affinity and turn the text "5" into the integer 5.

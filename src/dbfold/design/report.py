@@ -8,15 +8,7 @@ from dbfold.design.render_sql import summary_line
 from dbfold.design.state import unique_name
 from dbfold.model import Analysis
 from dbfold.plan import Plan
-
-
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB"):
-        if size < 1024:
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
+from dbfold.units import human_bytes
 
 
 def mermaid_name(name: str) -> str:
@@ -80,7 +72,7 @@ def render_report(plan: Plan, analysis: Analysis) -> str:
     homes = {(s.store, s.table): t.name for t in plan.tables for s in t.sources if s.array is None}
     reasons = {(e.store, e.table): e.reason for e in plan.excluded if e.kind == "table"}
     for store in analysis.stores:
-        size = _human_bytes(store.bytes)
+        size = human_bytes(store.bytes)
         for table in store.tables or ():
             home = homes.get((store.path, table.name))
             where = (
@@ -97,7 +89,7 @@ def render_report(plan: Plan, analysis: Analysis) -> str:
             out.append(f"| {_code(store.path)} | — | {size} | 0 | excluded: {_cell(reason)} |")
     before = sum(s.bytes for s in analysis.stores)
     rows = sum(s.rows for s in analysis.stores)
-    out += ["", f"Before: {len(analysis.stores)} stores, {_human_bytes(before)}, {rows} rows.", ""]
+    out += ["", f"Before: {len(analysis.stores)} stores, {human_bytes(before)}, {rows} rows.", ""]
     other = [e for e in plan.excluded if e.kind != "table"]
     if other:
         out += ["## Not carried over", ""]

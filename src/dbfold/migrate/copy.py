@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dbfold.design.quoting import quote
 from dbfold.design.render_sql import autoincrement_key
 from dbfold.migrate import journal
 from dbfold.migrate.ops import CopyRecords, CopySqlite, CreateView, JournalKey, Target
@@ -37,6 +36,7 @@ from dbfold.migrate.sqlsource import fingerprint, readable
 from dbfold.migrate.values import Record, csv_caster, dig, fix_row, make_extractor
 from dbfold.model import Problem
 from dbfold.provenance import WRITES_TABLE, key_columns, key_sql, read_writes, source_value
+from dbfold.quoting import quote
 
 BATCH = 10_000
 SQLITE_CHUNK = 250_000

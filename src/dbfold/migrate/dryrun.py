@@ -17,13 +17,13 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from dbfold.design.quoting import quote
 from dbfold.migrate.ops import CopyRecords, CopySqlite, Operation, Target
 from dbfold.migrate.records import ReadState, SourceError
 from dbfold.migrate.sqlsource import fingerprint, readable
 from dbfold.migrate.values import make_extractor
 from dbfold.model import Analysis, Column, Problem
 from dbfold.plan import Plan, split_path
+from dbfold.quoting import quote
 
 #: Record sets larger than this are not scanned for duplicate keys in a dry run.
 MAX_KEY_SCAN = 256 * 1024 * 1024

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from dbfold.design.quoting import literal, quote
 from dbfold.design.render_sql import create_table, table_order
 from dbfold.model import Analysis, Store, Table
 from dbfold.plan import Plan, PlanIndex, PlanTable, PlanView, Source, split_path
+from dbfold.quoting import literal, quote
 
 if TYPE_CHECKING:
     from dbfold.migrate.copy import Copier

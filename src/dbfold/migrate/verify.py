@@ -28,7 +28,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dbfold.design.quoting import quote
 from dbfold.design.render_sql import create_table
 from dbfold.errors import MigrateError
 from dbfold.migrate import journal
@@ -40,6 +39,7 @@ from dbfold.migrate.sqlsource import readable
 from dbfold.model import Analysis, Problem
 from dbfold.plan import Plan, PlanTable
 from dbfold.provenance import key_columns, normalize_key, read_writes, source_value
+from dbfold.quoting import quote
 
 MASK = (1 << 64) - 1
 #: Source rows passed through the in-memory mirror at a time (its size is bounded by it).

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dbfold.model import Column, ForeignKey, Index, Problem, SqliteInfo, Store, Table, View
+from dbfold.quoting import literal, quote
 
 #: Seconds to wait for another process's lock before giving up.
 LOCK_TIMEOUT = 0.5
@@ -39,15 +40,6 @@ LOCKED = "locked by another process; retry when it is idle"
 
 class _Unreadable(Exception):
     """The database cannot be read; the message says why and what to do."""
-
-
-def quote(name: str) -> str:
-    """Quote an SQL identifier (embedded double quotes are doubled).
-
-    >>> print(quote("my table"))
-    "my table"
-    """
-    return '"' + name.replace('"', '""') + '"'
 
 
 def affinity(declared: str) -> str:
@@ -317,7 +309,7 @@ def _resolve_fks(t: Table, pks: dict[str, tuple[str, ...]]) -> Table:
 
 def _table(con: sqlite3.Connection, name: str, sql: str, index_sql: dict[str, str | None]) -> Table:
     q = quote(name)
-    info = con.execute(f"SELECT * FROM pragma_table_xinfo({_lit(name)})").fetchall()
+    info = con.execute(f"SELECT * FROM pragma_table_xinfo({literal(name)})").fetchall()
     # cid, name, type, notnull, dflt_value, pk, hidden
     cols = [row for row in info if row[6] in (0, 2, 3)]
     strict = bool(_STRICT.search(sql))
@@ -461,12 +453,8 @@ def _exact_counts(
     return [tuple(sums[4 * i : 4 * i + 4]) for i in range(len(names))]
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _foreign_keys(con: sqlite3.Connection, name: str) -> tuple[ForeignKey, ...]:
-    rows = con.execute(f"SELECT * FROM pragma_foreign_key_list({_lit(name)})").fetchall()
+    rows = con.execute(f"SELECT * FROM pragma_foreign_key_list({literal(name)})").fetchall()
     # id, seq, table, from, to, on_update, on_delete, match
     groups: dict[int, list[Any]] = {}
     for r in rows:
@@ -492,10 +480,10 @@ def _indexes(
 ) -> tuple[Index, ...]:
     out = []
     for _seq, iname, unique, origin, partial in con.execute(
-        f'SELECT seq, name, "unique", origin, partial FROM pragma_index_list({_lit(name)})'
+        f'SELECT seq, name, "unique", origin, partial FROM pragma_index_list({literal(name)})'
     ).fetchall():
         cols = con.execute(
-            f"SELECT name FROM pragma_index_info({_lit(iname)}) ORDER BY seqno"
+            f"SELECT name FROM pragma_index_info({literal(iname)}) ORDER BY seqno"
         ).fetchall()
         out.append(
             Index(

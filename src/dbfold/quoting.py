@@ -1,4 +1,8 @@
-"""Quoting identifiers and literals for SQL text."""
+"""Quoting identifiers and literals for SQL text: the one place the pipeline does it.
+
+A leaf module (no dbfold imports), so scan, design, migrate, provenance and the adapters
+share it; the runtime keeps its own ``quote_ident`` because it stands alone.
+"""
 
 from __future__ import annotations
 
