@@ -145,3 +145,17 @@ def test_make_demo_style_relative_directory(tmp_path: Path) -> None:
     result = orjson.loads(done.stdout)
     assert result["verified"] is True
     assert result["legacy_identical"] is True
+
+
+def test_reanalysis_after_migrate_skips_the_unified_database(tmp_path: Path) -> None:
+    """The migrated target is dbfold's own output: analysing the project again must not
+    offer it as a source (design would fold every row into itself a second time)."""
+    target = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", str(target), "--scale", "0.01", "-q"])
+    assert result.exit_code == 0, result.output
+    assert (target / "data" / "unified.db").exists()
+    analysis = analyze(target)
+    assert "data/unified.db" not in {s.path for s in analysis.stores}
+    skipped = {s.path: s.reason for s in analysis.skipped}
+    assert "dbfold's own unified database" in skipped["data/unified.db"]
+    assert len(analysis.stores) == 13

@@ -304,7 +304,12 @@ def _examine(entry: FileEntry, log: WalkLog) -> Store | None:
             return None
         if det.kind is None:
             return None
-        return _read(entry, det)
+        store = _read(entry, det)
+        if _made_by_dbfold(store):
+            # Folding the unified database into itself would double every row on re-analysis.
+            log.skipped.append(Skipped(rel, OWN_TARGET))
+            return None
+        return store
     except FileNotFoundError:
         log.problems.append(Problem(rel, f"{rel}: {VANISHED}"))
     except PermissionError:
@@ -328,6 +333,16 @@ def _examine(entry: FileEntry, log: WalkLog) -> Store | None:
             )
         )
     return None
+
+
+#: Why a database that dbfold migrated into (or a runtime database) is not a source.
+OWN_TARGET = "dbfold's own unified database (made by `dbfold migrate`), not a source"
+#: Built-in tables that only dbfold's migrate and runtime create.
+_OWN_TABLES = frozenset({"dbfold_migrations", "dbfold_schema_history"})
+
+
+def _made_by_dbfold(store: Store) -> bool:
+    return store.kind == "sqlite" and any(t.name in _OWN_TABLES for t in store.tables)
 
 
 def _read(entry: FileEntry, det: Detection) -> Store:
