@@ -73,13 +73,14 @@ def analysis_view(analysis: Analysis) -> RenderableType:
     """The summary line, a table of stores (kind, size, tables, rows, reclaimable bytes,
     problems), the interfaces that use each store, then every problem."""
     table = Table(header_style="bold", box=box.SIMPLE_HEAD)
-    table.add_column("store", no_wrap=True, overflow="fold")
-    table.add_column("kind", no_wrap=True)
-    table.add_column("size", justify="right", no_wrap=True)
-    table.add_column("tables", justify="right", no_wrap=True)
-    table.add_column("rows", justify="right", no_wrap=True)
-    table.add_column("reclaimable", justify="right", no_wrap=True)
-    table.add_column("problems", justify="right", no_wrap=True)
+    # Numbers never shrink into "…"; on a narrow terminal the store path folds instead.
+    table.add_column("store", overflow="fold", ratio=1)
+    table.add_column("kind", no_wrap=True, min_width=6)
+    table.add_column("size", justify="right", no_wrap=True, min_width=8)
+    table.add_column("tables", justify="right", no_wrap=True, min_width=6)
+    table.add_column("rows", justify="right", no_wrap=True, min_width=7)
+    table.add_column("reclaim.", justify="right", no_wrap=True, min_width=8)
+    table.add_column("probs", justify="right", no_wrap=True, min_width=5)
     by_store = _interfaces_by_store(analysis)
     for store in analysis.stores:
         table.add_row(
