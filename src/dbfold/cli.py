@@ -157,7 +157,10 @@ def analyze(out: Output, path: Path) -> int:
     "probe",
     flag_value=False,
     default=True,
-    help="Do not read source values to check suggested foreign keys (faster on huge stores).",
+    help=(
+        "Do not read source values (to check suggested foreign keys and SQLite values against"
+        " their declared types); faster on huge stores."
+    ),
 )
 @common
 def design(
@@ -179,6 +182,7 @@ def design(
         DesignOptions,
         check_plan,
         probe_suggestions,
+        probe_types,
         render_report,
         render_sql,
         summary_line,
@@ -224,8 +228,9 @@ def design(
         )
         plan = run_design(analysis, options=options, previous=previous)
         if probe:
-            # Read-only look at the values behind each suggested key; drops those none match.
-            plan = probe_suggestions(plan, analysis, path)
+            # Read-only look at the values: behind each suggested key (drops those none match)
+            # and in each SQLite column (notes values that break the declared type).
+            plan = probe_types(probe_suggestions(plan, analysis, path), analysis, path)
         write_atomic(where, plan.to_json() + b"\n")
     write_atomic(path / SQL_FILE, render_sql(plan).encode())
     write_atomic(state_dir(path) / REPORT_FILE, render_report(plan, analysis).encode())
@@ -428,7 +433,13 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
     from dbfold.demo import build_sample_project
     from dbfold.demo.legacy_check import compare_legacy_runs
     from dbfold.design import design as run_design
-    from dbfold.design import probe_suggestions, render_report, render_sql, summary_line
+    from dbfold.design import (
+        probe_suggestions,
+        probe_types,
+        render_report,
+        render_sql,
+        summary_line,
+    )
     from dbfold.migrate import migrate as run_migrate
     from dbfold.migrate import resolve_target, save_report
     from dbfold.migrate import verify as run_verify
@@ -473,6 +484,7 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
 
     con.rule("3. dbfold design")
     plan = probe_suggestions(run_design(analysis), analysis, directory)
+    plan = probe_types(plan, analysis, directory)
     write_atomic(plan_path(directory), plan.to_json() + b"\n")
     write_atomic(directory / SQL_FILE, render_sql(plan).encode())
     write_atomic(state_dir(directory) / REPORT_FILE, render_report(plan, analysis).encode())

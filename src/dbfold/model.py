@@ -25,7 +25,7 @@ ANALYSIS_FORMAT = "dbfold.analysis/1"
 #: Store kinds, as the contract spells them.
 STORE_KINDS = ("sqlite", "json", "jsonl", "csv", "tinydb", "shelve", "dbm", "pickle")
 
-#: Value types observed in record stores (JSON, JSONL, CSV) and, via ``typeof()``, in SQLite.
+#: Value types observed in record stores (JSON, JSONL, CSV, TinyDB).
 VALUE_TYPES = ("null", "boolean", "integer", "real", "text", "blob", "object", "array")
 
 T = TypeVar("T", bound="Serializable")
@@ -115,9 +115,11 @@ class Column(Serializable):
 
     ``type`` is the declared type for SQLite columns and the inferred type for record fields
     (one of :data:`VALUE_TYPES` other than ``null``, or ``mixed`` when values disagree).
-    ``observed`` counts values by type (``typeof()`` for SQLite). ``fields`` holds the
-    sub-fields of nested objects (and of the objects inside arrays). ``hints`` flags what a
-    designer should know: ``id``, ``timestamp``, ``mixed_types``, ``type_mismatch``, ``late``.
+    ``observed`` counts the values of record fields by type; SQLite columns leave it empty
+    (analyze reads their declarations, not every value: ``dbfold design`` probes the values).
+    ``fields`` holds the sub-fields of nested objects (and of the objects inside arrays).
+    ``hints`` flags what a designer should know: ``id``, ``timestamp``, ``mixed_types``,
+    ``late``, and ``generated`` for a SQLite generated column.
     """
 
     name: str

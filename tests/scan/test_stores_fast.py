@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 
 from dbfold.scan import records
 from dbfold.scan.records import RecordStats, infer_text, text_counts
-from dbfold.scan.sqlite_reader import _exact_counts, _type_counts, quote
 from dbfold.scan.stores import _scan_parallel, scan_stores
 from dbfold.scan.walk import FileEntry, WalkLog
 
@@ -76,30 +74,6 @@ def test_text_columns_count_as_rows() -> None:
         one.add(dict(zip(names, map(infer_text, row), strict=True)))
     cols.add_text_columns(names, list(zip(*rows, strict=True)))
     assert cols.columns() == one.columns()
-
-
-def test_sqlite_cheap_counts_match_typeof(tmp_path: Path) -> None:
-    path = tmp_path / "t.db"
-    con = sqlite3.connect(path)
-    decl = ["INTEGER", "TEXT COLLATE NOCASE", "REAL", "NUMERIC", "", "INT NOT NULL", "VARCHAR(5)"]
-    con.execute(f"CREATE TABLE t({', '.join(f'c{i} {d}' for i, d in enumerate(decl))})")
-    rng = random.Random(1)
-    clean = [[1, 2, None], ["a", None], [1.5, None, 2], [1, 2.5, None], [1, "x", b"\0", None],
-             [3], ["s", None]]  # fmt: skip
-    messy = [[1, 2.5, "x", b"\1", None], [b"\0", "a", 5], [2.5, "q", None], [1, "z"], [None, 1],
-             [4, "t"], ["s", b"\2", 9]]  # fmt: skip
-    for name, pools in (("clean", clean), ("messy", messy)):
-        con.execute("DELETE FROM t")
-        con.executemany(
-            f"INSERT INTO t VALUES ({', '.join('?' * len(decl))})",
-            [[rng.choice(p) for p in pools] for _ in range(300)],
-        )
-        cols = [(f"c{i}", d, "NOT NULL" in d) for i, d in enumerate(decl)]
-        names = [c[0] for c in cols]
-        assert _type_counts(con, quote("t"), cols, 300) == _exact_counts(
-            con, quote("t"), names, 300
-        ), name
-    con.close()
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 The design is an ordered tuple of small pure rules over one state (see :mod:`.rules`), in
 the manner of sqlglot's optimizer. Rendering and checking are pure functions of the plan.
-:func:`probe_suggestions` is the one step that reads source values (read-only), to check
-likely foreign keys against the data.
+:func:`probe_suggestions` and :func:`probe_types` are the steps that read source values
+(read-only): to check likely foreign keys against the data, and stored values against their
+declared types.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dbfold.design.check import check_plan
 from dbfold.design.options import DesignOptions
 from dbfold.design.pipeline import design
 from dbfold.design.probe import probe_suggestions
+from dbfold.design.probe_types import probe_types
 from dbfold.design.render_sql import render_sql, summary_line
 from dbfold.design.report import render_report
 
@@ -20,6 +22,7 @@ __all__ = [
     "check_plan",
     "design",
     "probe_suggestions",
+    "probe_types",
     "render_report",
     "render_sql",
     "summary_line",

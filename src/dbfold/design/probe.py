@@ -90,7 +90,7 @@ def _sides(table: PlanTable, column: str, analysis: Analysis) -> list[_Side] | N
 
 
 @contextmanager
-def _readable(path: Path, tmp: Path) -> Iterator[str]:
+def readable(path: Path, tmp: Path) -> Iterator[str]:
     """Yield a URI that reads ``path`` without writing anything beside it."""
     wal = Path(f"{path}-wal")
     if not wal.exists():
@@ -109,12 +109,12 @@ def _readable(path: Path, tmp: Path) -> Iterator[str]:
 def _count(child: _Side, parent: _Side, root: Path) -> Match:
     """Count the child column's non-null values and those missing from the parent key."""
     with tempfile.TemporaryDirectory(prefix="dbfold-probe-") as tmp, ExitStack() as stack:
-        child_uri = stack.enter_context(_readable(root / child.store, Path(tmp)))
+        child_uri = stack.enter_context(readable(root / child.store, Path(tmp)))
         con = sqlite3.connect(child_uri, uri=True, timeout=LOCK_TIMEOUT)
         stack.callback(con.close)
         ref = "main"
         if parent.store != child.store:
-            parent_uri = stack.enter_context(_readable(root / parent.store, Path(tmp)))
+            parent_uri = stack.enter_context(readable(root / parent.store, Path(tmp)))
             con.execute("ATTACH DATABASE ? AS ref", (parent_uri,))
             ref = "ref"
         col, key = quote(child.column), quote(parent.column)

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -128,36 +129,51 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
             if has_header:
                 names = _header(first)
                 rows: Iterator[list[str]] = reader
+                line = reader.line_num  # the last line read before ``rows``
             else:
                 names = [f"col_{i}" for i in range(1, len(first) + 1)]
                 rows = _chain(first, reader)
+                line = reader.line_num - _lines_of(first)
             width = len(names)
-            # Rows of the expected width are typed column by column, a batch at a time;
-            # ragged rows one by one, in order, between batches.
-            batch: list[list[str]] = []
-            try:
-                for row in rows:
+            # Rows are taken a batch at a time (at C speed); a batch whose rows all have the
+            # expected width is typed column by column. Otherwise its rows go one by one, in
+            # order: those of the expected width batched, ragged rows alone.
+            error: csv.Error | None = None
+            while error is None:
+                batch: list[list[str]] = []
+                try:
+                    batch.extend(islice(rows, BATCH))  # keeps the rows read before an error
+                except csv.Error as exc:
+                    error = exc
+                if not batch:
+                    break
+                if len(batch[0]) == width and len(set(map(len, batch))) == 1:
+                    stats.add_text_columns(names, list(zip(*batch, strict=True)))
+                    line = reader.line_num
+                    continue
+                plain: list[list[str]] = []
+                for row in batch:
+                    line += _lines_of(row)
                     if len(row) == width:
-                        batch.append(row)
-                        if len(batch) >= BATCH:
-                            stats.add_text_columns(names, list(zip(*batch, strict=True)))
-                            batch.clear()
+                        plain.append(row)
                         continue
                     if not row:
                         continue
-                    if batch:
-                        stats.add_text_columns(names, list(zip(*batch, strict=True)))
-                        batch.clear()
+                    if plain:
+                        stats.add_text_columns(names, list(zip(*plain, strict=True)))
+                        plain.clear()
                     ragged_count += 1
                     if len(ragged) < MAX_RAGGED_LINES:
-                        ragged.append(reader.line_num)
+                        ragged.append(line)
                     if len(row) > width:
                         names = names + [f"col_{i}" for i in range(width + 1, len(row) + 1)]
                         width = len(row)
                     stats.add(dict(zip(names, map(infer_text, row), strict=False)))
-            finally:
-                if batch:
-                    stats.add_text_columns(names, list(zip(*batch, strict=True)))
+                if plain:
+                    stats.add_text_columns(names, list(zip(*plain, strict=True)))
+                line = reader.line_num
+            if error is not None:
+                raise error  # reported below, after the rows before it were counted
         except csv.Error as exc:
             problems.append(
                 Problem(
@@ -203,6 +219,15 @@ def _bad_utf8(rel: str) -> Problem:
         f"{rel}: not valid UTF-8; bad bytes were read as U+FFFD — re-save the file as UTF-8",
         "warning",
     )
+
+
+def _lines_of(row: list[str]) -> int:
+    """Lines a parsed row spanned: one, plus the line breaks inside its quoted cells.
+
+    >>> _lines_of([]), _lines_of(["a", "b"]), _lines_of(["x\\r\\ny", "1\\n2\\r3"])
+    (1, 1, 4)
+    """
+    return 1 + sum(c.count("\n") + c.count("\r") - c.count("\r\n") for c in row)
 
 
 def _chain(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:

@@ -24,15 +24,11 @@ from dbfold.scan.records import RecordStats
 from dbfold.scan.walk import display
 
 CHUNK = 256 * 1024
-#: Bytes of JSONL lines parsed together.
-LINES_CHUNK = 1024 * 1024
 MAX_BUFFER = 64 * 1024 * 1024
 #: Files up to this size are re-read whole when the streaming parse fails.
 SMALL = 64 * 1024 * 1024
-#: Bad lines of a JSONL file reported one by one (the rest are counted).
-MAX_LINE_PROBLEMS = 5
 _WS = b" \t\r\n"
-_NAN = re.compile(rb"\b(?:NaN|-?Infinity)\b")
+NAN = re.compile(rb"\b(?:NaN|-?Infinity)\b")
 
 
 class _Fallback(Exception):
@@ -61,7 +57,7 @@ class _Cutter:
         try:
             return orjson.loads(piece)
         except orjson.JSONDecodeError:
-            if not _NAN.search(piece):
+            if not NAN.search(piece):
                 raise
             value = json.loads(piece)
             self.nan = True
@@ -265,7 +261,7 @@ def read_json(path: Path, rel: str, size: int) -> Store:
             else:
                 raise _Fallback
             if cutter.nan:
-                problems.append(_nan_problem(rel))
+                problems.append(nan_problem(rel))
         except _Fallback:
             if size <= SMALL:
                 value, problems = _load_tolerant(path, rel)
@@ -275,7 +271,8 @@ def read_json(path: Path, rel: str, size: int) -> Store:
     return Store(rel, kind, size, tables=tables, problems=tuple(problems), encoding=enc)
 
 
-def _nan_problem(rel: str) -> Problem:
+def nan_problem(rel: str) -> Problem:
+    """The warning for a file that holds NaN or Infinity, which JSON does not allow."""
     return Problem(
         rel,
         f"{rel}: non-standard NaN/Infinity values (not JSON); they were read as real numbers, "
@@ -336,8 +333,8 @@ def _load_tolerant(path: Path, rel: str) -> tuple[Any, list[Problem]]:
             )
         )
         return None, problems
-    if _NAN.search(raw):
-        problems.append(_nan_problem(rel))
+    if NAN.search(raw):
+        problems.append(nan_problem(rel))
     return value, problems
 
 
@@ -389,100 +386,3 @@ def _stream_ijson(path: Path, rel: str, name: str) -> tuple[tuple[Table, ...], s
     if layout == "map":
         return (_keyed_table(name, stats, "map", digits),), "json", problems
     return (Table(name, stats.rows, stats.columns(), layout=layout),), "json", problems
-
-
-def read_jsonl(path: Path, rel: str, size: int) -> Store:
-    """Describe a JSONL/NDJSON file; bad lines are reported by number and skipped."""
-    stats = RecordStats()
-    bad: list[int] = []
-    lines_done = 0
-    enc = "utf-8"
-    with open(path, "rb") as f:
-        if f.read(3) == b"\xef\xbb\xbf":
-            enc = "utf-8-sig"
-        else:
-            f.seek(0)
-        while lines := f.readlines(LINES_CHUNK):
-            try:
-                recs: list[Any] | None = list(map(orjson.loads, lines))
-            except orjson.JSONDecodeError:
-                recs = None
-            if recs is not None and set(map(type, recs)) == {dict}:
-                stats.add_many(recs)
-                lines_done += len(lines)
-                continue
-            # Some line is not a JSON object: keep the others, in order, and note the rest.
-            good: list[dict[str, Any]] = []
-            for line in lines:
-                lines_done += 1
-                try:
-                    rec = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    rec = None
-                if type(rec) is dict:
-                    good.append(rec)
-                else:
-                    bad.append(lines_done)
-            stats.add_many(good)
-    problems: list[Problem] = []
-    if bad:
-        problems = _second_look(path, rel, bad, stats)
-    return Store(
-        rel,
-        "jsonl",
-        size,
-        tables=(Table(display(path.stem), stats.rows, stats.columns(), layout="lines"),),
-        problems=tuple(problems),
-        encoding=enc,
-    )
-
-
-def _second_look(path: Path, rel: str, bad: list[int], stats: RecordStats) -> list[Problem]:
-    """Re-read the lines the fast pass rejected: blank lines, NaN, arrays, broken JSON."""
-    wanted = set(bad)
-    errors: list[tuple[int, str]] = []
-    nan = False
-    with open(path, "rb") as f:
-        for lineno, line in enumerate(f, 1):
-            if lineno not in wanted:
-                continue
-            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
-                line = line[3:]
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line.decode("utf-8"))
-            except UnicodeDecodeError:
-                errors.append((lineno, "not valid UTF-8"))
-                continue
-            except (json.JSONDecodeError, RecursionError) as exc:
-                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-                errors.append((lineno, f"invalid JSON: {msg}"))
-                continue
-            if _NAN.search(line):
-                nan = True
-            if type(value) is dict:
-                stats.add(value)
-            elif type(value) is list:
-                stats.add_row(value)
-            else:
-                stats.add({"value": value})
-    problems = [
-        Problem(
-            rel,
-            f"{rel}: line {n}: {msg}; the line was skipped — fix or remove it",
-            line=n,
-        )
-        for n, msg in errors[:MAX_LINE_PROBLEMS]
-    ]
-    if len(errors) > MAX_LINE_PROBLEMS:
-        problems.append(
-            Problem(
-                rel,
-                f"{rel}: {len(errors)} unreadable lines in all (first at line {errors[0][0]}); "
-                "they were skipped",
-            )
-        )
-    if nan:
-        problems.append(_nan_problem(rel))
-    return problems

@@ -77,22 +77,33 @@ def _is_epoch(value: int | float) -> bool:
     return 1e9 <= value < 4.2e9 or 1e12 <= value < 4.2e12
 
 
+#: What a sampled value looks like (see :func:`_hint`).
+_PLAIN, _TIMESTAMP, _UUID_VALUE = range(3)
+
+
 def _hint(f: _Field, v: Any) -> None:
     """Feed one value to ``f``'s timestamp/UUID sample."""
-    f.sampled += 1
     if type(v) is str:
         if _ISO_TS.match(v):
-            f.sample_ok["timestamp"] += 1
+            f.samples.append(_TIMESTAMP)
         elif _UUID.match(v):
-            f.sample_ok["uuid"] += 1
+            f.samples.append(_UUID_VALUE)
+        else:
+            f.samples.append(_PLAIN)
     elif type(v) is not bool and _is_epoch(v):
-        f.sample_ok["timestamp"] += 1
+        f.samples.append(_TIMESTAMP)
+    else:
+        f.samples.append(_PLAIN)
 
 
 class _Field:
-    """Counters of one field; ``children``/``items`` describe nested objects."""
+    """Counters of one field; ``children``/``items`` describe nested objects.
 
-    __slots__ = ("children", "counts", "first", "items", "name", "present", "sample_ok", "sampled")
+    ``samples`` holds what each of the first :data:`HINT_SAMPLE` scalar values looked like,
+    in order, so that statistics of consecutive parts of a file merge exactly.
+    """
+
+    __slots__ = ("children", "counts", "first", "items", "name", "present", "samples")
 
     def __init__(self, name: str, first: int) -> None:
         self.name = name
@@ -101,8 +112,12 @@ class _Field:
         self.counts = [0] * 7
         self.children: RecordStats | None = None
         self.items: RecordStats | None = None
-        self.sampled = 0
-        self.sample_ok = {"timestamp": 0, "uuid": 0}
+        self.samples: list[int] = []
+
+    @property
+    def sampled(self) -> int:
+        """Values sampled so far."""
+        return len(self.samples)
 
 
 class _Shape:
@@ -194,12 +209,13 @@ class RecordStats:
                 if t is _NONE:
                     m -= missing
                 counts[_CODE.get(t, TEXT)] += m
-            if nested and (dict in kinds or list in kinds or tuple in kinds):
-                objs = [v for v in vals if type(v) is dict]
-                if objs:
-                    if f.children is None:
-                        f.children = RecordStats(self.depth + 1)
-                    f.children.add_many(objs)
+            if nested and dict in kinds:
+                # The usual nested field holds an object in every record: no filtering.
+                objs: list[Any] = vals if kinds[dict] == n else [v for v in vals if type(v) is dict]
+                if f.children is None:
+                    f.children = RecordStats(self.depth + 1)
+                f.children.add_many(objs)
+            if nested and (list in kinds or tuple in kinds):
                 elems = [
                     e
                     for v in vals
@@ -217,6 +233,35 @@ class RecordStats:
                         _hint(f, v)
                         if f.sampled >= HINT_SAMPLE:
                             break
+
+    def merge(self, other: RecordStats) -> None:
+        """Add the statistics of ``other``, made from the records that follow this one's.
+
+        The result is exactly what feeding both streams, in order, to this one would have
+        given, so a file can be read in parts (by several processes) and put back together.
+        """
+        self._fold()
+        other._fold()
+        base = self.rows
+        fields = self._fields
+        for k, g in other._fields.items():
+            f = fields.get(k)
+            if f is None:
+                f = fields[k] = _Field(g.name, base + g.first)
+            f.present += g.present
+            f.counts = [a + b for a, b in zip(f.counts, g.counts, strict=True)]
+            room = HINT_SAMPLE - len(f.samples)
+            if room > 0:
+                f.samples += g.samples[:room]
+            if g.children is not None:
+                if f.children is None:
+                    f.children = RecordStats(self.depth + 1)
+                f.children.merge(g.children)
+            if g.items is not None:
+                if f.items is None:
+                    f.items = RecordStats(self.depth + 1)
+                f.items.merge(g.items)
+        self.rows += other.rows
 
     def add_row(self, row: Sequence[Any]) -> None:
         """Count one positional row (a JSON array); fields are ``col_1``, ``col_2`` …"""
@@ -337,15 +382,12 @@ class RecordStats:
             typ = "mixed"
             hints.append("mixed_types")
         nonnull = f.present - counts[NULL]
-        sampled = f.sampled
-        if typ in ("integer", "text") and (
-            _ID_NAME.search(f.name) or (sampled and f.sample_ok["uuid"] == sampled)
-        ):
+        samples = set(f.samples)
+        if typ in ("integer", "text") and (_ID_NAME.search(f.name) or samples == {_UUID_VALUE}):
             hints.insert(0, "id")
         if (
             typ in ("text", "integer", "real")
-            and sampled
-            and f.sample_ok["timestamp"] == sampled
+            and samples == {_TIMESTAMP}
             and (typ == "text" or looks_like_timestamp_name(f.name))
         ):
             hints.append("timestamp")

@@ -27,37 +27,12 @@ LOCK_TIMEOUT = 0.5
 _JOURNAL_MAGIC = b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7"
 _WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
 _STRICT = re.compile(r"\)\s*(?:WITHOUT\s+ROWID\s*,\s*)?STRICT\b[^)]*$", re.IGNORECASE)
-_TYPES = ("integer", "real", "text", "blob")
-_ALLOWED = {
-    "INTEGER": {"integer"},
-    "TEXT": {"text"},
-    "REAL": {"real"},
-    "NUMERIC": {"integer", "real"},
-}
 
 LOCKED = "locked by another process; retry when it is idle"
 
 
 class _Unreadable(Exception):
     """The database cannot be read; the message says why and what to do."""
-
-
-def affinity(declared: str) -> str:
-    """SQLite's type affinity of a declared column type (section 3.1 of the docs).
-
-    >>> [affinity(t) for t in ("BIGINT", "VARCHAR(9)", "DOUBLE", "", "DECIMAL")]
-    ['INTEGER', 'TEXT', 'REAL', 'BLOB', 'NUMERIC']
-    """
-    t = declared.upper()
-    if "INT" in t:
-        return "INTEGER"
-    if "CHAR" in t or "CLOB" in t or "TEXT" in t:
-        return "TEXT"
-    if "BLOB" in t or not t:
-        return "BLOB"
-    if "REAL" in t or "FLOA" in t or "DOUB" in t:
-        return "REAL"
-    return "NUMERIC"
 
 
 def _header_facts(path: Path, size: int) -> dict[str, Any]:
@@ -312,24 +287,11 @@ def _table(con: sqlite3.Connection, name: str, sql: str, index_sql: dict[str, st
     info = con.execute(f"SELECT * FROM pragma_table_xinfo({literal(name)})").fetchall()
     # cid, name, type, notnull, dflt_value, pk, hidden
     cols = [row for row in info if row[6] in (0, 2, 3)]
-    strict = bool(_STRICT.search(sql))
-    virtual = sql.upper().lstrip().startswith("CREATE VIRTUAL")
     rows = con.execute(f"SELECT count(*) FROM {q}").fetchone()[0] or 0
-    per_column = _type_counts(con, q, [(row[1], row[2] or "", bool(row[3])) for row in cols], rows)
     columns: list[Column] = []
-    for i, row in enumerate(cols):
+    for row in cols:
         _cid, cname, ctype, notnull, dflt, pk, hidden = row
-        per = per_column[i]
-        observed = {t: n for t, n in zip(_TYPES, per, strict=True) if n}
-        nulls = rows - sum(n or 0 for n in per)
-        if nulls:
-            observed = {"null": nulls, **observed}
-        hints: list[str] = []
-        allowed = _ALLOWED.get(affinity(ctype or ""))
-        if not strict and not virtual and allowed and set(observed) - allowed - {"null"}:
-            hints.append("type_mismatch")
-        if hidden in (2, 3):
-            hints.append("generated")
+        hints = ("generated",) if hidden in (2, 3) else ()
         columns.append(
             Column(
                 name=cname,
@@ -337,8 +299,7 @@ def _table(con: sqlite3.Connection, name: str, sql: str, index_sql: dict[str, st
                 nullable=not notnull and not pk,
                 primary_key=bool(pk),
                 default=dflt,
-                observed=observed,
-                hints=tuple(hints),
+                hints=hints,
             )
         )
     pk_cols = tuple(r[1] for r in sorted((r for r in cols if r[5]), key=lambda r: r[5]))
@@ -353,104 +314,6 @@ def _table(con: sqlite3.Connection, name: str, sql: str, index_sql: dict[str, st
         sql=sql or None,
         without_rowid=bool(_WITHOUT_ROWID.search(sql)),
     )
-
-
-def _mismatch(c: str, aff: str) -> str | None:
-    """An SQL condition true for every non-null value of ``c`` whose type its affinity rules out.
-
-    Comparisons only (no function call per value), using SQLite's sort order (numbers <
-    text < blob) and its affinity rules: a column with INTEGER affinity stores a real only
-    when it is not integral, so ``c <> CAST(c AS INTEGER)`` catches reals, text and blobs; a
-    REAL column turns every number into a real; TEXT affinity turns numbers into text.
-    Null gives NULL, which a FILTER treats as false.
-    """
-    c = f"{c} COLLATE BINARY"
-    if aff == "INTEGER":
-        return f"{c} <> CAST({c} AS INTEGER)"
-    if aff == "TEXT":
-        return f"({c} < '' OR {c} >= x'')"
-    if aff == "REAL":
-        return f"{c} >= ''"
-    return None  # NUMERIC and BLOB: integers and reals both belong; counted exactly
-
-
-_EXPECTED = {"INTEGER": 0, "REAL": 1, "TEXT": 2}
-
-
-def _type_counts(
-    con: sqlite3.Connection, q: str, cols: list[tuple[str, str, bool]], rows: int
-) -> list[tuple[int, ...]]:
-    """Counts of integer, real, text and blob values per column (name, declared type, notnull).
-
-    A scan that calls ``typeof()`` for every value of every column costs several times a plain
-    scan, so one cheap pass does the usual case: ``count(c)`` per nullable column (a NOT NULL
-    column holds ``rows`` values) and one filtered count of the rows where any column with
-    INTEGER, REAL or TEXT affinity holds a value of another type (:func:`_mismatch`). When that
-    count is 0 every value of such a column has its affinity's type, so the counts follow.
-    Columns with NUMERIC or no affinity, and every column of a table where the filter finds
-    something, are counted exactly with ``typeof()`` (:func:`_exact_counts`).
-    """
-    if not cols or not rows:
-        return [(0, 0, 0, 0)] * len(cols)
-    affs = [affinity(t) for _n, t, _nn in cols]
-    exprs: list[str] = []
-    slots: list[int | None] = []  # where each column's non-null count is; None: NOT NULL
-    for (name, _t, notnull), aff in zip(cols, affs, strict=True):
-        if notnull or aff not in _EXPECTED:
-            slots.append(None)
-        else:
-            slots.append(len(exprs))
-            exprs.append(f"count({quote(name)})")
-    conds = [m for (n, _t, _nn), a in zip(cols, affs, strict=True) if (m := _mismatch(quote(n), a))]
-    if conds:
-        exprs.append(f"count(*) FILTER (WHERE {' OR '.join(conds)})")
-    exact_idx = [i for i, a in enumerate(affs) if a not in _EXPECTED]
-    sums: tuple[Any, ...] = (
-        tuple(con.execute(f"SELECT {', '.join(exprs)} FROM {q}").fetchone()) if exprs else ()
-    )
-    if conds and sums[-1]:
-        return _exact_counts(con, q, [n for n, _t, _nn in cols], rows)
-    exact = _exact_counts(con, q, [cols[i][0] for i in exact_idx], rows) if exact_idx else []
-    out: list[tuple[int, ...]] = []
-    for i, aff in enumerate(affs):
-        if aff not in _EXPECTED:
-            out.append(exact[exact_idx.index(i)])
-            continue
-        slot = slots[i]
-        nonnull = rows if slot is None else sums[slot]
-        counts = [0, 0, 0, 0]
-        counts[_EXPECTED[aff]] = nonnull
-        out.append(tuple(counts))
-    return out
-
-
-def _exact_counts(
-    con: sqlite3.Connection, q: str, names: list[str], rows: int
-) -> list[tuple[int, ...]]:
-    """Counts of integer, real, text and blob values per column, in one pass over the table.
-
-    Two counts share one 64-bit sum (the second shifted by 32 bits) when the table has fewer
-    than 2**31 rows: half the aggregates, a third less time on big tables.
-    """
-    if rows < 2**31:
-        exprs = []
-        for name in names:
-            c = quote(name)
-            exprs.append(
-                f"sum(CASE typeof({c}) WHEN 'integer' THEN 1 WHEN 'real' THEN {1 << 32} ELSE 0 END)"
-            )
-            exprs.append(
-                f"sum(CASE typeof({c}) WHEN 'text' THEN 1 WHEN 'blob' THEN {1 << 32} ELSE 0 END)"
-            )
-        sums = con.execute(f"SELECT {', '.join(exprs)} FROM {q}").fetchone()
-        mask = (1 << 32) - 1
-        return [
-            (a & mask, a >> 32, b & mask, b >> 32)
-            for a, b in zip(sums[0::2], sums[1::2], strict=True)
-        ]
-    exprs = [f"sum(typeof({quote(n)})='{t}')" for n in names for t in _TYPES]
-    sums = con.execute(f"SELECT {', '.join(exprs)} FROM {q}").fetchone()
-    return [tuple(sums[4 * i : 4 * i + 4]) for i in range(len(names))]
 
 
 def _foreign_keys(con: sqlite3.Connection, name: str) -> tuple[ForeignKey, ...]:

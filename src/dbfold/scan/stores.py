@@ -24,7 +24,8 @@ from dbfold.errors import ScanError
 from dbfold.model import Problem, Skipped, Store
 from dbfold.scan.csv_reader import read_csv
 from dbfold.scan.detect import HEAD_BYTES, Detection, detect
-from dbfold.scan.json_reader import read_json, read_jsonl
+from dbfold.scan.json_reader import read_json
+from dbfold.scan.jsonl_reader import Part, finish, read_jsonl, read_part, split_lines
 from dbfold.scan.kv_reader import read_dbm, read_dumb, read_pickle
 from dbfold.scan.sqlite_reader import read_sqlite
 from dbfold.scan.walk import VANISHED, FileEntry, WalkLog, display, walk
@@ -37,8 +38,13 @@ PARALLEL_BYTES = 8 * 1024 * 1024
 DEFER_BYTES = 1024 * 1024
 #: Most worker processes started (besides this one, which works too).
 MAX_WORKERS = 3
-#: Rough cost per byte of each kind of file, to hand out the slowest files first.
-_COST = {".csv": 6.0, ".tsv": 6.0, ".jsonl": 3.0, ".ndjson": 3.0, ".json": 2.0}
+#: JSONL files at least twice this big are read in parts of about this size, in parallel.
+PART_BYTES = 8 * 1024 * 1024
+#: Rough cost per byte of each kind of file, to hand out the slowest files first. SQLite
+#: files cost little: analyze reads their schema and counts, not their values.
+_COST = {".csv": 6.0, ".tsv": 6.0, ".jsonl": 3.0, ".ndjson": 3.0, ".json": 2.0, ".db": 0.1}
+#: One piece of work: an entry's index and the stretch of it to read (None: the whole file).
+_Unit = tuple[int, tuple[int, int | None] | None]
 
 #: What examining one file gives: the store (or None) and its problems and skipped entries.
 _Result = tuple[Store | None, list[Problem], list[Skipped]]
@@ -188,14 +194,17 @@ def _scan_parallel(
     on_progress: Callable[[str], None] | None,
     workers: int | None,
     job: Callable[[FileEntry], _Result] = _job,
+    part_job: Callable[[FileEntry, int, int | None], Part | Problem] | None = None,
 ) -> StoreScan:
-    """Examine the files in worker processes and in this one, the slowest files first.
+    """Examine the files in worker processes and in this one, the slowest work first.
 
     Worker processes are started with ``spawn`` (safe whatever threads this process runs)
-    and take files from the costly end of the list while this process takes them from the
-    cheap end. Results are put back in walk order, so the outcome is the same as a serial
-    scan's. A worker that dies (killed, out of memory) costs only the files it held: each is
-    retried alone in a fresh worker and reported as a problem if that fails too.
+    and take work from the costly end of the list while this process takes it from the
+    cheap end. A big JSONL file is cut into parts that are read like files and merged in
+    order (:mod:`~dbfold.scan.jsonl_reader`). Results are put back in walk order, so the
+    outcome is the same as a serial scan's. A worker that dies (killed, out of memory) costs
+    only the files it held: each is retried alone in a fresh worker and reported as a
+    problem if that fails too.
     """
     entries: list[FileEntry] = []
     marks: list[tuple[int, int]] = []  # walk problems/skipped logged before each entry
@@ -216,16 +225,29 @@ def _scan_parallel(
     if workers is None:
         total = sum(entries[i].size for i in deferred)
         workers = _default_workers() if total >= PARALLEL_BYTES and len(deferred) > 1 else 0
-    queue = deque(sorted(deferred, key=lambda i: -_cost(entries[i])))
+    units: list[_Unit] = []
+    for i in deferred:
+        stretches = _stretches(entries[i]) if workers > 0 else None
+        units += [(i, s) for s in stretches] if stretches else [(i, None)]
+    queue = deque(sorted(range(len(units)), key=lambda u: -_unit_cost(entries, units[u])))
+    read_part_of = part_job or _part_job
+    out: dict[int, Any] = {}  # unit → its _Result, or a Part or Problem for a stretch
+    announced: set[int] = set()
 
-    def here(i: int) -> None:
-        if on_progress is not None:
+    def start(u: int) -> None:
+        i = units[u][0]
+        if on_progress is not None and i not in announced:
+            announced.add(i)
             on_progress(entries[i].rel)
-        results[i] = _job(entries[i])
 
+    def here(u: int) -> None:
+        start(u)
+        i, stretch = units[u]
+        out[u] = _job(entries[i]) if stretch is None else _part_job(entries[i], *stretch)
+
+    broken: list[int] = []
     if workers > 0:
-        running: dict[Future[_Result], int] = {}
-        broken: list[int] = []
+        running: dict[Future[Any], int] = {}
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         try:
 
@@ -233,21 +255,26 @@ def _scan_parallel(
                 for fut in list(running):
                     if not block and not fut.done():
                         continue
-                    i = running.pop(fut)
+                    u = running.pop(fut)
                     try:
-                        results[i] = fut.result()
+                        out[u] = fut.result()
                     except BrokenProcessPool:
-                        broken.append(i)
+                        broken.append(u)
                     except Exception as exc:  # the result could not come back
-                        results[i] = (None, [_worker_died(entries[i].rel, exc)], [])
+                        out[u] = (None, [_worker_died(entries[units[u][0]].rel, exc)], [])
 
             def feed() -> None:
                 while queue and not broken and len(running) < 2 * workers:
-                    i = queue.popleft()
-                    if on_progress is not None:
-                        on_progress(entries[i].rel)
+                    u = queue.popleft()
+                    start(u)
+                    i, stretch = units[u]
+                    fut: Future[Any]
                     with _main_hidden():  # submit() may start a worker
-                        running[pool.submit(job, entries[i])] = i
+                        if stretch is None:
+                            fut = pool.submit(job, entries[i])
+                        else:
+                            fut = pool.submit(read_part_of, entries[i], *stretch)
+                    running[fut] = u
 
             feed()
             while queue:
@@ -257,11 +284,68 @@ def _scan_parallel(
             collect(block=True)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        for i in broken:
-            results[i] = _isolated(entries[i])
-    for i in sorted(queue):  # serial: in walk order
-        here(i)
+    for u in sorted(queue):  # serial: in walk order
+        here(u)
+    retry = {units[u][0] for u in broken}
+    for i in sorted(retry):
+        results[i] = _isolated(entries[i])
+    parts: dict[int, list[Any]] = {}
+    for u, (i, stretch) in enumerate(units):
+        if i in retry:
+            continue
+        if stretch is None:
+            results[i] = out[u]
+        else:
+            parts.setdefault(i, []).append(out[u])
+    for i, pieces in parts.items():
+        results[i] = _assemble(entries[i], pieces)
     return _merge(entries, marks, results, log)
+
+
+def _stretches(entry: FileEntry) -> list[tuple[int, int | None]] | None:
+    """The parts to read a big JSONL file in, or None to read the file whole."""
+    if entry.size < 2 * PART_BYTES:
+        return None
+    try:
+        with open(entry.path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+        det = detect(entry, head)
+        if det.kind != "jsonl" or det.encoding == "utf-16":
+            return None
+        return split_lines(entry.path, entry.size, entry.size // PART_BYTES)
+    except OSError:
+        return None  # read whole: examining the file reports what is wrong
+
+
+def _unit_cost(entries: list[FileEntry], unit: _Unit) -> float:
+    i, stretch = unit
+    entry = entries[i]
+    if stretch is None:
+        return _cost(entry)
+    start, end = stretch
+    return ((entry.size if end is None else end) - start) * _COST[".jsonl"]
+
+
+def _part_job(entry: FileEntry, start: int, end: int | None) -> Part | Problem:
+    """Read one part of a big JSONL file (in a worker process or in this one)."""
+    gc.disable()  # see scan_stores
+    try:
+        return read_part(entry.path, start, end)
+    except Exception as exc:
+        return _failure(entry.rel, exc)
+
+
+def _assemble(entry: FileEntry, pieces: list[Any]) -> _Result:
+    """The store of a JSONL file read in parts, or the first part's failure."""
+    for piece in pieces:
+        if isinstance(piece, Problem):
+            return None, [piece], []
+        if isinstance(piece, tuple):  # the worker reading it could not send it back
+            return piece
+    try:
+        return finish(entry.path, entry.rel, entry.size, pieces), [], []
+    except Exception as exc:
+        return None, [_failure(entry.rel, exc)], []
 
 
 def _merge(
@@ -310,29 +394,27 @@ def _examine(entry: FileEntry, log: WalkLog) -> Store | None:
             log.skipped.append(Skipped(rel, OWN_TARGET))
             return None
         return store
-    except FileNotFoundError:
-        log.problems.append(Problem(rel, f"{rel}: {VANISHED}"))
-    except PermissionError:
-        log.problems.append(
-            Problem(
-                rel,
-                f"{rel}: cannot read this file (permission denied); grant read access or "
-                "exclude it",
-            )
-        )
-    except OSError as exc:
-        log.problems.append(Problem(rel, f"{rel}: cannot read this file ({exc.strerror or exc})"))
-    except MemoryError:
-        log.problems.append(Problem(rel, f"{rel}: too large to analyse in memory; exclude it"))
-    except Exception as exc:  # a reader bug must not end the scan
-        log.problems.append(
-            Problem(
-                rel,
-                f"{rel}: could not be analysed ({type(exc).__name__}: {exc}); exclude it and "
-                "report this to dbfold",
-            )
-        )
+    except Exception as exc:  # a reader bug must not end the scan either
+        log.problems.append(_failure(rel, exc))
     return None
+
+
+def _failure(rel: str, exc: Exception) -> Problem:
+    """What to tell the user when reading ``rel`` raised ``exc``."""
+    if isinstance(exc, FileNotFoundError):
+        return Problem(rel, f"{rel}: {VANISHED}")
+    if isinstance(exc, PermissionError):
+        msg = "cannot read this file (permission denied); grant read access or exclude it"
+        return Problem(rel, f"{rel}: {msg}")
+    if isinstance(exc, OSError):
+        return Problem(rel, f"{rel}: cannot read this file ({exc.strerror or exc})")
+    if isinstance(exc, MemoryError):
+        return Problem(rel, f"{rel}: too large to analyse in memory; exclude it")
+    return Problem(
+        rel,
+        f"{rel}: could not be analysed ({type(exc).__name__}: {exc}); exclude it and "
+        "report this to dbfold",
+    )
 
 
 #: Why a database that dbfold migrated into (or a runtime database) is not a source.

@@ -1,9 +1,9 @@
 """Rule: give every draft field a dialect-neutral type, and say why where it is not obvious.
 
-SQLite columns keep their declared type (normalised; the declaration is recorded). A column
-whose stored values disagree with its declaration (hint ``type_mismatch``) is kept exactly as
-declared, so the target's affinity treats the values as the source did, and the counts are
-reported. Record fields are typed by what every value allows (:func:`unify_values`).
+SQLite columns keep their declared type (normalised; the declaration is recorded), so the
+target's affinity treats the values as the source did; values that disagree with it are found
+by :func:`~dbfold.design.probe_types.probe_types`, which reads them. Record fields are typed by
+what every value allows (:func:`unify_values`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ def _type_sqlite(f: Field, subject: str, decisions: list[Decision]) -> Field:
     note = None
     if not declared.strip():
         note = "no declared type: kept without affinity so values stay exactly as stored"
-    if "type_mismatch" in f.column.hints:
-        counts = _counts(dict(f.column.observed))
-        note = f"values disagree with declared {declared or 'type'}: {counts}"
-        decisions.append(Decision(RULE, subject, f"kept as declared; {note}"))
     return replace(f, type=typ, declared=declared or None, note=note)
 
 
