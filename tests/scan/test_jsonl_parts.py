@@ -118,8 +118,12 @@ def test_worker_processes_read_a_big_log_in_parts(big_log: Path) -> None:
     assert len(stores._stretches(FileEntry(entry.path, entry.rel, size, frozenset())) or []) > 5
     serial = scan_stores(big_log, workers=0)
     seen: list[str] = []
-    pooled = scan_stores(big_log, workers=1, on_progress=seen.append)
+    calls: list[int] = []
+    pooled = scan_stores(
+        big_log, workers=1, on_progress=seen.append, alongside=lambda: calls.append(1)
+    )
     assert pooled == serial
+    assert calls == [1]  # other work done here while the worker read
     assert sorted(seen) == ["logs/events.jsonl", "small.jsonl"]  # each file once
     (log,) = [s for s in pooled.stores if s.path == "logs/events.jsonl"]
     assert log.rows == 3000 - 31

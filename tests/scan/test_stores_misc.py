@@ -108,3 +108,16 @@ def test_pickle_recognised_never_loaded(tree) -> None:
 def test_utf16_json_is_a_problem(tree) -> None:
     (store,) = scan_stores(tree({"u.json": '[{"a": 1}]'.encode("utf-16")})).stores
     assert "UTF-16" in store.problems[0].message
+
+
+def test_dumb_dbm_keys_with_quotes_and_backslashes(tmp_path: Path) -> None:
+    import dbm.dumb
+
+    root = tmp_path / "p"
+    root.mkdir()
+    db = dbm.dumb.open(str(root / "kv"), "c")
+    for key in (b"plain", b"it's", b"a\\b", b'say "x"', b"caf\xe9"):
+        db[key] = b"v"
+    db.close()
+    (store,) = scan_stores(root).stores
+    assert (store.path, store.rows, store.problems) == ("kv", 5, ())

@@ -126,10 +126,25 @@ def test_folder_removed_during_scan(tree) -> None:
             (root / "b" / "y.jsonl").unlink()
             (root / "b").rmdir()
 
-    found = scan_stores(root, on_progress=on_progress)
+    # A serial scan examines each file as the walk finds it: the walk meets the folder gone.
+    found = scan_stores(root, on_progress=on_progress, workers=0)
     assert [s.path for s in found.stores] == ["a/x.jsonl"]
     assert found.problems[0].path == "b"
     assert "vanished" in found.problems[0].message
+
+
+def test_file_removed_after_the_walk(tree) -> None:
+    root = tree({"a/x.jsonl": '{"a": 1}\n', "b/y.jsonl": '{"b": 1}\n'})
+
+    def on_progress(rel: str) -> None:
+        if rel == "a/x.jsonl":
+            (root / "b" / "y.jsonl").unlink()
+
+    # By default the walk lists every file before any is examined.
+    found = scan_stores(root, on_progress=on_progress)
+    assert [s.path for s in found.stores] == ["a/x.jsonl"]
+    (problem,) = found.problems
+    assert problem.path == "b/y.jsonl" and "vanished" in problem.message
 
 
 def test_non_utf8_names(tree) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbfold.errors import ScanError
 from dbfold.model import Analysis
 from dbfold.scan.stores import scan_stores
+
+if TYPE_CHECKING:
+    from dbfold.scan.code import ParsedCode
 
 __all__ = ["analyze"]
 
@@ -31,11 +35,19 @@ def analyze(
     if not base.is_dir():
         raise ScanError(f"{base}: not a folder; give the project's root folder")
     base = base.resolve()
-    # Imported here: sqlglot is heavy, and scan workers (spawned) import this package.
+    parsed: list[ParsedCode] = []
+
+    def parse() -> None:
+        # Imported here: sqlglot is heavy, and scan workers (spawned) import this package.
+        from dbfold.scan.code import parse_code
+
+        parsed.append(parse_code(base))
+
+    # The code is parsed while worker processes start and read the biggest stores.
+    found = scan_stores(base, on_progress=on_progress, alongside=parse)
     from dbfold.scan.code import find_interfaces
 
-    found = scan_stores(base, on_progress=on_progress)
-    code = find_interfaces(base, [s.path for s in found.stores])
+    code = find_interfaces(base, [s.path for s in found.stores], parsed=parsed[0])
     return Analysis(
         root=str(base),
         stores=found.stores,

@@ -47,7 +47,7 @@ from dbfold.scan.code_index import (
 )
 from dbfold.scan.code_sql import tables_in
 
-__all__ = ["CodeScan", "find_interfaces", "iter_python_files"]
+__all__ = ["CodeScan", "ParsedCode", "find_interfaces", "iter_python_files", "parse_code"]
 
 #: Folders never searched for code: VCS data, environments, dependencies, build output.
 SKIP_DIRS = frozenset(
@@ -84,20 +84,20 @@ class CodeScan:
     problems: tuple[Problem, ...]
 
 
-def find_interfaces(
-    root: Path, store_paths: Collection[str], *, files: Iterable[Path] | None = None
-) -> CodeScan:
-    """Find the classes, functions and modules under ``root`` that open stores.
+@dataclass(frozen=True)
+class ParsedCode:
+    """The project's Python files, parsed: what :func:`find_interfaces` matches to stores."""
 
-    Args:
-        root: the project folder.
-        store_paths: relative POSIX paths of the stores found under ``root``.
-        files: the ``.py`` files to read (absolute, or relative to ``root``); by default every
-            ``.py`` file under ``root`` outside VCS, virtualenv, dependency and build folders.
+    index: ProjectIndex
+    modules: tuple[Module, ...]
+    problems: tuple[Problem, ...]
 
-    Returns:
-        The interfaces, ordered by file and line, and warnings for files that do not parse
-        and for paths that cannot be resolved statically.
+
+def parse_code(root: Path, *, files: Iterable[Path] | None = None) -> ParsedCode:
+    """Parse the Python files under ``root`` (or ``files``), without importing them.
+
+    The costly half of :func:`find_interfaces`, which needs no store: it can run while the
+    stores are being read.
     """
     base = root.resolve()
     if files is None:
@@ -113,8 +113,32 @@ def find_interfaces(
             problems.append(problem)
         if module is not None:
             modules.append(module)
-    scan = _Scan(base, frozenset(store_paths), index, modules)
-    return CodeScan(interfaces=scan.interfaces(), problems=tuple(problems) + scan.problems())
+    return ParsedCode(index, tuple(modules), tuple(problems))
+
+
+def find_interfaces(
+    root: Path,
+    store_paths: Collection[str],
+    *,
+    files: Iterable[Path] | None = None,
+    parsed: ParsedCode | None = None,
+) -> CodeScan:
+    """Find the classes, functions and modules under ``root`` that open stores.
+
+    Args:
+        root: the project folder.
+        store_paths: relative POSIX paths of the stores found under ``root``.
+        files: the ``.py`` files to read (absolute, or relative to ``root``); by default every
+            ``.py`` file under ``root`` outside VCS, virtualenv, dependency and build folders.
+        parsed: those files already parsed by :func:`parse_code` (``files`` is then unused).
+
+    Returns:
+        The interfaces, ordered by file and line, and warnings for files that do not parse
+        and for paths that cannot be resolved statically.
+    """
+    code = parsed if parsed is not None else parse_code(root, files=files)
+    scan = _Scan(root.resolve(), frozenset(store_paths), code.index, list(code.modules))
+    return CodeScan(interfaces=scan.interfaces(), problems=code.problems + scan.problems())
 
 
 def iter_python_files(root: Path) -> Iterator[Path]:

@@ -57,16 +57,21 @@ class _Cutter:
         try:
             return orjson.loads(piece)
         except orjson.JSONDecodeError:
-            if not NAN.search(piece):
+            # A wrong cut fails here too: look for NaN with a plain find before the regex.
+            if (b"NaN" not in piece and b"Infinity" not in piece) or not NAN.search(piece):
                 raise
             value = json.loads(piece)
             self.nan = True
             return value
 
     def _cut(self, buf: bytes) -> tuple[Any, bytes] | None:
+        # Elements written one per line end with "},\n": those cuts are tried first, as a
+        # cut inside a nested value ("},{" in a list of objects) costs a parse that fails.
+        return self._cut_at(buf, self.end + b",\n", 2) or self._cut_at(buf, self.end + b",", 6)
+
+    def _cut_at(self, buf: bytes, sep: bytes, tries: int) -> tuple[Any, bytes] | None:
         end = len(buf)
-        sep = self.end + b","
-        for _ in range(6):
+        for _ in range(tries):
             i = buf.rfind(sep, 0, end)
             if i < 0:
                 return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,11 @@ def _kv_store(
     return Store(rel, kind, size, tables=(table,), problems=tuple(problems))
 
 
+#: A ``dbm.dumb`` index line (``repr((key, (pos, size)))`` as dbm.dumb writes it) whose key
+#: holds no quote or backslash; other lines are read with ``ast.literal_eval``.
+_DUMB_LINE = re.compile(r"'([^'\\]*)', \((\d+), (\d+)\)\Z")
+
+
 def read_dumb(dir_path: Path, rel: str, size: int) -> Store:
     """Describe a ``dbm.dumb`` database from its ``NAME.dir`` index (``rel`` is NAME)."""
     keys: dict[str, tuple[int, int]] = {}
@@ -60,6 +66,10 @@ def read_dumb(dir_path: Path, rel: str, size: int) -> Store:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip()
             if not line:
+                continue
+            plain = _DUMB_LINE.match(line)
+            if plain is not None:  # the usual line: no literal_eval (a compile) needed
+                keys[plain[1]] = (int(plain[2]), int(plain[3]))
                 continue
             try:
                 key, pos_siz = ast.literal_eval(line)

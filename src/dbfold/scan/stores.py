@@ -34,8 +34,8 @@ __all__ = ["StoreScan", "scan_stores"]
 
 #: Projects smaller than this are scanned in this process: starting workers costs more.
 PARALLEL_BYTES = 8 * 1024 * 1024
-#: Files this big wait for the workers; smaller ones are examined as the walk finds them.
-DEFER_BYTES = 1024 * 1024
+#: Only files this big count towards :data:`PARALLEL_BYTES`.
+BIG_BYTES = 1024 * 1024
 #: Most worker processes started (besides this one, which works too).
 MAX_WORKERS = 3
 #: JSONL files at least twice this big are read in parts of about this size, in parallel.
@@ -70,6 +70,7 @@ def scan_stores(
     *,
     on_progress: Callable[[str], None] | None = None,
     workers: int | None = None,
+    alongside: Callable[[], object] | None = None,
 ) -> StoreScan:
     """Find and describe every data store under ``root``, reading only.
 
@@ -83,6 +84,8 @@ def scan_stores(
         workers: worker processes to start besides this one; 0 scans in this process only.
             By default one fewer than the CPUs available (at most :data:`MAX_WORKERS`), and
             none for projects under :data:`PARALLEL_BYTES`.
+        alongside: other work for this process (called once, here), done while worker
+            processes start and read the biggest files.
 
     Raises:
         ScanError: ``root`` is not a folder.
@@ -104,7 +107,9 @@ def scan_stores(
     gc.disable()
     try:
         if workers is None or workers > 0:
-            return _scan_parallel(root, log, on_progress, workers)
+            return _scan_parallel(root, log, on_progress, workers, alongside=alongside)
+        if alongside is not None:
+            alongside()
         stores: list[Store] = []
         for entry in walk(root, log):
             if on_progress is not None:
@@ -195,39 +200,31 @@ def _scan_parallel(
     workers: int | None,
     job: Callable[[FileEntry], _Result] = _job,
     part_job: Callable[[FileEntry, int, int | None], Part | Problem] | None = None,
+    alongside: Callable[[], object] | None = None,
 ) -> StoreScan:
     """Examine the files in worker processes and in this one, the slowest work first.
 
     Worker processes are started with ``spawn`` (safe whatever threads this process runs)
     and take work from the costly end of the list while this process takes it from the
-    cheap end. A big JSONL file is cut into parts that are read like files and merged in
-    order (:mod:`~dbfold.scan.jsonl_reader`). Results are put back in walk order, so the
-    outcome is the same as a serial scan's. A worker that dies (killed, out of memory) costs
+    cheap end (``alongside`` runs here first, while the workers start). A big JSONL file
+    is cut into parts that are read like files and merged in order
+    (:mod:`~dbfold.scan.jsonl_reader`). Results are put back in walk order, so the outcome
+    is the same as a serial scan's. A worker that dies (killed, out of memory) costs
     only the files it held: each is retried alone in a fresh worker and reported as a
     problem if that fails too.
     """
     entries: list[FileEntry] = []
     marks: list[tuple[int, int]] = []  # walk problems/skipped logged before each entry
     results: dict[int, _Result] = {}
-    # Small files are examined as the walk finds them; the big ones wait for the workers.
-    defer_at = DEFER_BYTES if workers is None else 0
-    deferred: list[int] = []
-    for entry in walk(root, log):
-        i = len(entries)
+    for entry in walk(root, log):  # names and sizes only: fast
         marks.append((len(log.problems), len(log.skipped)))
         entries.append(entry)
-        if entry.size >= defer_at:
-            deferred.append(i)
-        else:
-            if on_progress is not None:
-                on_progress(entry.rel)
-            results[i] = _job(entry)
     if workers is None:
-        total = sum(entries[i].size for i in deferred)
-        workers = _default_workers() if total >= PARALLEL_BYTES and len(deferred) > 1 else 0
+        big = [e.size for e in entries if e.size >= BIG_BYTES]
+        workers = _default_workers() if sum(big) >= PARALLEL_BYTES and len(big) > 1 else 0
     units: list[_Unit] = []
-    for i in deferred:
-        stretches = _stretches(entries[i]) if workers > 0 else None
+    for i, entry in enumerate(entries):
+        stretches = _stretches(entry) if workers > 0 else None
         units += [(i, s) for s in stretches] if stretches else [(i, None)]
     queue = deque(sorted(range(len(units)), key=lambda u: -_unit_cost(entries, units[u])))
     read_part_of = part_job or _part_job
@@ -277,6 +274,8 @@ def _scan_parallel(
                     running[fut] = u
 
             feed()
+            if alongside is not None:
+                alongside()  # while the workers start and read the biggest files
             while queue:
                 here(queue.pop())
                 collect(block=False)
@@ -284,6 +283,8 @@ def _scan_parallel(
             collect(block=True)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+    elif alongside is not None:
+        alongside()
     for u in sorted(queue):  # serial: in walk order
         here(u)
     retry = {units[u][0] for u in broken}
