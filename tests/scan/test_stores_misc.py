@@ -115,9 +115,8 @@ def test_dumb_dbm_keys_with_quotes_and_backslashes(tmp_path: Path) -> None:
 
     root = tmp_path / "p"
     root.mkdir()
-    db = dbm.dumb.open(str(root / "kv"), "c")
-    for key in (b"plain", b"it's", b"a\\b", b'say "x"', b"caf\xe9"):
-        db[key] = b"v"
-    db.close()
+    with dbm.dumb.open(str(root / "kv"), "c") as db:
+        for key in (b"plain", b"it's", b"a\\b", b'say "x"', b"caf\xe9"):
+            db[key] = b"v"
     (store,) = scan_stores(root).stores
     assert (store.path, store.rows, store.problems) == ("kv", 5, ())
