@@ -174,7 +174,7 @@ class RecordStats:
                 raise AttributeError(f"not a record: {type(batch[j]).__name__}")
             self._add_batch(batch)
 
-    def _add_batch(self, batch: list[dict[str, Any]]) -> None:
+    def _add_batch(self, batch: Sequence[dict[str, Any]]) -> None:
         """Count a batch of records field by field, with C-level passes, not per record.
 
         The same counts as :meth:`add` of each record in order: key sets are counted with a
@@ -200,10 +200,16 @@ class RecordStats:
                 present[k] = present.get(k, 0) + c
         self.rows = base + n
         nested = self.depth < MAX_DEPTH
+        # One shape: every record has the same keys in the same order, so one pass over the
+        # records gives every field's values (a tuple per field).
+        columns: dict[Any, Sequence[Any]] | None = None
+        if len(counted) == 1:
+            per_field = zip(*map(dict.values, batch), strict=True)
+            columns = dict(zip(keysets[0], per_field, strict=True))
         for k, c in present.items():
             f = fields[k]
             f.present += c
-            vals = list(map(dict.get, batch, repeat(k)))
+            vals = columns[k] if columns is not None else list(map(dict.get, batch, repeat(k)))
             types = set(map(type, vals))
             counts = f.counts
             kinds: dict[type, int]
@@ -220,7 +226,9 @@ class RecordStats:
                     counts[_CODE.get(t, TEXT)] += m
             if nested and dict in kinds:
                 # The usual nested field holds an object in every record: no filtering.
-                objs: list[Any] = vals if kinds[dict] == n else [v for v in vals if type(v) is dict]
+                objs: Sequence[Any] = (
+                    vals if kinds[dict] == n else [v for v in vals if type(v) is dict]
+                )
                 if f.children is None:
                     f.children = RecordStats(self.depth + 1)
                 f.children._add_batch(objs)  # objects only, and no more than a batch
