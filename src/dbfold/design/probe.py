@@ -103,7 +103,7 @@ def readable(path: Path, tmp: Path) -> Iterator[str]:
     copy = tmp / f"{len(list(tmp.iterdir()))}.db"
     shutil.copyfile(path, copy)
     shutil.copyfile(wal, f"{copy}-wal")
-    yield f"{copy.absolute().as_uri()}?mode=rw"
+    yield f"{copy.absolute().as_uri()}?mode=ro"  # read-write would checkpoint it on close
 
 
 def _count(child: _Side, parent: _Side, root: Path) -> Match:

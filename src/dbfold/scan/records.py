@@ -463,8 +463,8 @@ def infer_text(value: str) -> Any:
 _ALL_INTS = re.compile(r"(?:\x00(?:[-+]?[0-9]{1,300})?\x00)*\Z")
 _ALL_NUMS = re.compile(r"(?:\x00(?:[-+]?(?:[0-9]{1,300}(?:\.[0-9]*)?|\.[0-9]+))?\x00)*\Z")
 _ZERO_LED = re.compile(r"\x000[0-9]+\x00")  # 007: a code, not a number
-_NUMBER_START = re.compile(r"\x00[-+.0-9]")
-_BOOL_CELL = re.compile(r"\x00(?:true|false)\x00", re.IGNORECASE)
+#: A cell that may be a number or a boolean (one pass over the batch).
+_NOT_PLAIN_TEXT = re.compile(r"\x00(?:[-+.0-9]|(?i:true|false)\x00)")
 
 
 def text_counts(vals: Sequence[str]) -> list[int]:
@@ -483,6 +483,11 @@ def text_counts(vals: Sequence[str]) -> list[int]:
     filled = len(vals) - nulls
     counts[NULL] = nulls
     if joined.isascii():
+        if "".join(vals).isdigit():  # unsigned integers and empty cells: no regex needed
+            codes = joined.count("\x000") - joined.count("\x000\x00")  # 007, not 0
+            counts[TEXT] = codes
+            counts[INTEGER] = filled - codes
+            return counts
         if _ALL_INTS.match(joined):
             codes = sum(1 for _ in _ZERO_LED.finditer(joined))
             counts[TEXT] = codes
@@ -495,7 +500,7 @@ def text_counts(vals: Sequence[str]) -> list[int]:
             counts[TEXT] = codes
             counts[INTEGER] = filled - reals - codes
             return counts
-        if not _NUMBER_START.search(joined) and not _BOOL_CELL.search(joined):
+        if not _NOT_PLAIN_TEXT.search(joined):
             counts[TEXT] = filled
             return counts
     counts[NULL] = 0

@@ -83,7 +83,8 @@ def _open(path: Path) -> Iterator[tuple[sqlite3.Connection, int, bool]]:
         try:
             copy = Path(tmp) / "snapshot.db"
             _snapshot(path, wal, copy)
-            con = sqlite3.connect(copy, timeout=LOCK_TIMEOUT)
+            # Read-only: closing a read-write connection would checkpoint the copy first.
+            con = sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True, timeout=LOCK_TIMEOUT)
             try:
                 yield con, wal_bytes, True
             finally:
