@@ -2,10 +2,13 @@
 
 The baseline runs the *already rewritten* statements (what the adapter sends) on plain
 ``sqlite3`` connections to the same unified database, so the ratio measures the adapter's
-own cost: translation lookups (cached), the cursor layer, the discriminator and the key
-lookups that make ``lastrowid`` legacy-shaped. The workload is the sample project's legacy
-SQL: point reads, inserts (into a merged table too, each committed as the legacy trackers
-do) and small scans. Rounds alternate adapter and baseline in the same process; medians are printed.
+own cost: translation lookups (cached), the cursor layer, the discriminator, the key
+lookups that make ``lastrowid`` legacy-shaped, and the TEMP triggers of every legacy
+connection, which the baseline does not carry: the provenance log (one more page per
+committed write) and the AUTOINCREMENT mark of merged tables (one more page per insert).
+The workload is the sample project's legacy SQL: point reads, inserts (into a merged table
+too, each committed as the legacy trackers do) and small scans. Rounds alternate adapter
+and baseline in the same process; medians are printed.
 
 Usage: ``python benchmarks/adapters.py [--scale 0.2] [--statements 4000] [--runs 5]``
 Target (issue 6): adapter ≥ 0.75 × raw.

@@ -3,7 +3,8 @@
 After the cutover a routed legacy program writes through adapters straight into the unified
 database; its legacy file no longer receives those rows. Every legacy connection therefore
 records each key it inserts, updates or deletes (TEMP triggers, so in the same statement and
-transaction as the write, and for rows written by carried-over triggers too): the triggers
+transaction as the write, and for rows written by carried-over triggers too, or deleted by
+REPLACE conflict resolution through a UNIQUE constraint): the triggers
 append to ``dbfold_adapter_log`` (cheap: no key index to maintain per write), and the view
 ``dbfold_adapter_writes`` gives each written key once, with its last op. ``verify`` leaves
 those keys out of both sides and reports them apart, and an incremental ``migrate`` never
@@ -37,6 +38,7 @@ __all__ = [
     "normalize_key",
     "parse_key",
     "read_writes",
+    "replace_sets",
     "source_value",
     "trigger_statements",
 ]
@@ -173,11 +175,37 @@ def _append(table: str, value: str, key: str, op: str, cond: str = "") -> str:
     return f"{into}SELECT {row} WHERE {cond}" if cond else f"{into}VALUES ({row})"
 
 
+def replace_sets(table: PlanTable, key: list[str]) -> list[tuple[str, ...]]:
+    """The UNIQUE column sets of ``table`` on which a REPLACE can delete a row of another key.
+
+    The primary key never can (equal values are the same key); neither can a set that holds
+    every key column.
+    """
+    sets = [*table.unique, *(ix.columns for ix in table.indexes if ix.unique)]
+    keys = {c.casefold() for c in key}
+    pk = [c.casefold() for c in table.primary_key]
+    out: list[tuple[str, ...]] = []
+    for cols in sets:
+        folded = [c.casefold() for c in cols]
+        if not cols or folded == pk or keys <= set(folded) or tuple(cols) in out:
+            continue
+        out.append(tuple(cols))
+    return out
+
+
 def trigger_statements(table: PlanTable, source: Source) -> list[str]:
     """TEMP triggers (one legacy connection's) that record its writes to ``table``.
 
     AFTER triggers, so a row an ``OR IGNORE`` skipped is not recorded, and the record is
     undone with the statement or transaction that made it.
+
+    A row that REPLACE conflict resolution deletes fires no DELETE trigger (SQLite fires them
+    only under ``PRAGMA recursive_triggers``, which would also change how the legacy
+    program's own triggers fire). So on a table with UNIQUE constraints besides its key, a
+    BEFORE trigger notes this source's rows that conflict with the new row (in a TEMP table)
+    and the AFTER trigger records, as deleted, those whose key is gone once the row is in.
+    An insert that was ignored leaves its notes behind, and the next BEFORE trigger drops
+    them.
     """
     cols = key_columns(table, source)
     value = source_value(source)
@@ -194,7 +222,7 @@ def trigger_statements(table: PlanTable, source: Source) -> list[str]:
         return " WHEN " + " OR ".join(mine(r) for r in rows)
 
     name = table.name
-    return [
+    out = [
         f"CREATE TEMP TRIGGER IF NOT EXISTS {quote('dbfold_wi_' + tag)} AFTER INSERT ON {on}"
         f"{when('NEW')} BEGIN {_append(name, value, new, 'insert')}; END",
         f"CREATE TEMP TRIGGER IF NOT EXISTS {quote('dbfold_wu_' + tag)} AFTER UPDATE ON {on}"
@@ -203,6 +231,39 @@ def trigger_statements(table: PlanTable, source: Source) -> list[str]:
         f"{_append(name, value, new, 'update')}; END",
         f"CREATE TEMP TRIGGER IF NOT EXISTS {quote('dbfold_wd_' + tag)} AFTER DELETE ON {on}"
         f"{when('OLD')} BEGIN {_append(name, value, old, 'delete')}; END",
+    ]
+    sets = replace_sets(table, cols)
+    if not sets:
+        return out
+    # Rows that a REPLACE of the new row would delete: noted before, recorded after.
+    notes = quote("dbfold_replaced_" + tag)
+    own = f"{mine('t')} AND " if source.discriminator else ""
+    clash = " OR ".join(
+        "(" + " AND ".join(f"t.{quote(c)} = NEW.{quote(c)}" for c in cols_) + ")" for cols_ in sets
+    )
+    note = (
+        f"DELETE FROM {notes}; INSERT INTO {notes} "
+        f"SELECT {', '.join('t.' + quote(c) for c in cols)} FROM {on} AS t WHERE {own}({clash})"
+    )
+    gone = " AND ".join(f"t.{quote(c)} IS n.{quote(c)}" for c in cols)
+    record = (
+        f'INSERT INTO "{LOG_TABLE}" ("target_table", "source", "key", "op") '
+        f"SELECT DISTINCT {literal(name)}, {literal(value)}, {key_sql(table, cols, 'n')}, "
+        f"'delete' FROM {notes} AS n WHERE NOT EXISTS (SELECT 1 FROM {on} AS t WHERE {own}{gone}); "
+        f"DELETE FROM {notes}"
+    )
+    changed = ", ".join(dict.fromkeys(quote(c) for cols_ in sets for c in cols_))
+    return [
+        *out,
+        f"CREATE TEMP TABLE IF NOT EXISTS {notes} ({', '.join(quote(c) for c in cols)})",
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {quote('dbfold_ri_' + tag)} BEFORE INSERT ON {on}"
+        f"{when('NEW')} BEGIN {note}; END",
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {quote('dbfold_rj_' + tag)} AFTER INSERT ON {on}"
+        f"{when('NEW')} BEGIN {record}; END",
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {quote('dbfold_ru_' + tag)} BEFORE UPDATE OF "
+        f"{changed} ON {on}{when('NEW')} BEGIN {note}; END",
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {quote('dbfold_rv_' + tag)} AFTER UPDATE OF "
+        f"{changed} ON {on}{when('NEW')} BEGIN {record}; END",
     ]
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from adapters_support import Project
 
-from dbfold.adapters import LegacyConnection, connect, install, installed, uninstall
+from dbfold.adapters import LegacyConnection, LegacyCursor, connect, install, installed, uninstall
 from dbfold.errors import AdapterError
 
 
@@ -57,6 +58,36 @@ def test_transactions_and_lastrowid(fresh: Project) -> None:
     assert other.execute("SELECT kind FROM events WHERE id = 18").fetchone() == ("z",)
     for c in (conn, auto, other):
         c.close()
+
+
+def test_execute_keeps_row_factory_cursor_class_and_overrides(fresh: Project) -> None:
+    conn = open_(fresh, "trackers/clicks.db")
+    conn.row_factory = lambda cur, row: {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+    # A merged table: lastrowid is looked up, whatever rows the legacy code asked for.
+    cur = conn.execute("INSERT INTO events (kind) VALUES ('z')")
+    assert cur.lastrowid == 18 and cur.rowcount == 1
+    conn.commit()
+    assert conn.execute("SELECT id, kind FROM events WHERE id = ?", (18,)).fetchone() == {
+        "id": 18,
+        "kind": "z",
+    }
+    # The cursor conn.execute returns translates what it runs next.
+    cur = conn.execute("SELECT 1 AS one")
+    assert isinstance(cur, LegacyCursor)
+    assert cur.execute("SELECT COUNT(*) AS n FROM events").fetchone() == {"n": 18}
+    conn.close()
+
+    made: list[object] = []
+
+    class Counting(LegacyConnection):
+        def cursor(self, factory: Any = None) -> Any:
+            made.append(factory)
+            return super().cursor(factory)
+
+    counting = open_(fresh, "trackers/clicks.db", factory=Counting)
+    assert counting.execute("SELECT COUNT(*) FROM events").fetchone() == (18,)
+    assert made == [None]  # execute() went through the overridden cursor()
+    counting.close()
 
 
 def test_schema_questions_in_legacy_names(fresh: Project) -> None:

@@ -50,6 +50,9 @@ __all__ = ["LegacyConnection", "LegacyCursor", "StoreLockedError", "connect", "s
 
 Params = Any  # what sqlite3 accepts: a sequence or a mapping
 
+_new_cursor = sqlite3.Connection.cursor
+_cursor_execute = sqlite3.Cursor.execute
+
 _MAPS: dict[tuple[int, str, int], tuple[Plan, Analysis | None, StoreMap]] = {}
 _MAPS_LOCK = threading.Lock()
 
@@ -76,9 +79,22 @@ class StoreLockedError(AdapterError, sqlite3.OperationalError):
 #: Open legacy connections by unified database file, to name the holder of a write lock.
 _OPEN: dict[str, weakref.WeakSet[LegacyConnection]] = {}
 _OPEN_LOCK = threading.Lock()
-#: Legacy connections that wrote in a transaction that may still be open (pruned lazily),
-#: so the check before a transaction's first write costs nothing while no other one writes.
-_WRITING: weakref.WeakSet[LegacyConnection] = weakref.WeakSet()
+
+
+class _Writing(threading.local):
+    """Per thread: the legacy connections bound to this thread (``check_same_thread``) that
+    have written (weak references; dead ones are dropped as they are met).
+
+    Only those can make a write of this thread wait in vain (no other thread may commit
+    them), so this short list of the thread's own, read without a lock, is all that the
+    check before a transaction's first write looks at.
+    """
+
+    def __init__(self) -> None:
+        self.refs: list[weakref.ref[LegacyConnection]] = []
+
+
+_WRITING = _Writing()
 
 
 def _is_locked(exc: sqlite3.OperationalError) -> bool:
@@ -88,7 +104,7 @@ def _is_locked(exc: sqlite3.OperationalError) -> bool:
 def _before_write(conn: LegacyConnection, tr: Translation) -> None:
     """Reset the connection's "wrote in this transaction" mark when no transaction is open,
     and check other legacy connections' locks before its first write of a transaction."""
-    if not conn.in_transaction:
+    if conn._dbfold_wrote and not conn.in_transaction:
         conn._dbfold_wrote = False
     if tr.write and not conn._dbfold_wrote:
         conn._dbfold_check_peers()
@@ -190,7 +206,9 @@ class LegacyCursor(sqlite3.Cursor):
         rowid = super().lastrowid
         if rowid is None or super().rowcount != 1:
             return
-        row = sqlite3.Connection.execute(conn, key_sql, (rowid,)).fetchone()
+        cursor = _new_cursor(conn)  # a plain cursor: key_sql is unified SQL already
+        cursor.row_factory = None  # a tuple, whatever row_factory the legacy code set
+        row = _cursor_execute(cursor, key_sql, (rowid,)).fetchone()
         if row is not None and row[0] is not None:
             self._dbfold_lastrowid = row[0]
 
@@ -278,6 +296,18 @@ class LegacyConnection(sqlite3.Connection):
     _dbfold_timeout = 5.0
     _dbfold_thread: int | None = None  # the only thread allowed to use it (check_same_thread)
     _dbfold_wrote = False  # this transaction has written (so it holds the write lock)
+    _dbfold_ref: weakref.ref[LegacyConnection]
+    _dbfold_listed = False  # in its thread's list of connections that wrote (_WRITING)
+    #: No subclass changes ``cursor()``, so ``execute`` may make its LegacyCursor directly.
+    _dbfold_own_cursor = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._dbfold_own_cursor = all(
+            "cursor" not in vars(k)
+            for k in cls.__mro__
+            if k not in (LegacyConnection, sqlite3.Connection)
+        )
 
     def _dbfold_attach(
         self, mapping: StoreMap, file: str = "", timeout: float = 5.0, bound: bool = True
@@ -287,6 +317,7 @@ class LegacyConnection(sqlite3.Connection):
         self._dbfold_file = file
         self._dbfold_timeout = timeout
         self._dbfold_thread = threading.get_ident() if bound else None
+        self._dbfold_ref = weakref.ref(self)
         if file:
             with _OPEN_LOCK:
                 _OPEN.setdefault(file, weakref.WeakSet()).add(self)
@@ -311,34 +342,27 @@ class LegacyConnection(sqlite3.Connection):
         waiting for it would only wait out the timeout."""
         if not self._dbfold_file:
             return
-        with _OPEN_LOCK:
-            writing = list(_WRITING) if _WRITING else ()
-            _WRITING.add(self)  # it is about to write (a stale entry is pruned below)
-        if len(writing) > 1 or (writing and writing[0] is not self):
-            self._dbfold_check_writing(writing)
-
-    def _dbfold_check_writing(self, writing: Iterable[LegacyConnection]) -> None:
-        me = threading.get_ident()
-        stuck = []
-        for peer in writing:
-            if peer is self:
-                continue
-            try:
-                busy = peer.in_transaction
-            except sqlite3.ProgrammingError:  # closed
-                busy = False
-            if not busy:
-                with _OPEN_LOCK:
-                    _WRITING.discard(peer)
-                continue
-            if (
-                peer._dbfold_wrote
-                and peer._dbfold_thread == me
-                and peer._dbfold_file == self._dbfold_file
-            ):
-                stuck.append(peer)
+        refs = _WRITING.refs
+        stuck: list[LegacyConnection] = []
+        dead = False
+        for ref in refs:
+            peer = ref()
+            if peer is None:
+                dead = True
+            elif peer is not self and peer._dbfold_wrote:  # the mark may be stale: ask
+                try:
+                    busy = peer.in_transaction
+                except sqlite3.ProgrammingError:  # closed
+                    busy = False
+                if busy and peer._dbfold_file == self._dbfold_file:
+                    stuck.append(peer)
+        if dead:
+            refs[:] = [ref for ref in refs if ref() is not None]
         if stuck:
             raise self._dbfold_locked(None, stuck)
+        if not self._dbfold_listed and self._dbfold_thread == threading.get_ident():
+            self._dbfold_listed = True
+            refs.append(self._dbfold_ref)
 
     def _dbfold_locked(
         self, exc: sqlite3.OperationalError | None, holders: list[LegacyConnection] | None = None
@@ -379,6 +403,10 @@ class LegacyConnection(sqlite3.Connection):
                 peers.discard(self)
                 if not peers:
                     del _OPEN[self._dbfold_file]
+        if self._dbfold_listed and self._dbfold_thread == threading.get_ident():
+            with contextlib.suppress(ValueError):
+                _WRITING.refs.remove(self._dbfold_ref)
+            self._dbfold_listed = False
         super().close()
 
     @property
@@ -396,8 +424,31 @@ class LegacyConnection(sqlite3.Connection):
 
     def execute(self, sql: str, parameters: Params = (), /) -> LegacyCursor:
         """Like ``sqlite3.Connection.execute``, translated."""
-        cursor: LegacyCursor = self.cursor()
-        return cursor.execute(sql, parameters)
+        if not self._dbfold_own_cursor:
+            cursor: LegacyCursor = self.cursor()
+            return cursor.execute(sql, parameters)
+        cursor = _new_cursor(self, LegacyCursor)
+        tr = self._dbfold_translate(sql)
+        if tr.kind != "sql":
+            return cursor.execute(sql, parameters)
+        # What LegacyCursor.execute does for a statement that runs as translated (nearly all
+        # of them), without a second Python call: this is the path of every statement.
+        write = tr.write
+        if self._dbfold_wrote and not self.in_transaction:
+            self._dbfold_wrote = False
+        if write and not self._dbfold_wrote:
+            self._dbfold_check_peers()
+        try:
+            _cursor_execute(cursor, tr.sql, parameters)
+            if tr.key_sql is not None:
+                cursor._fix_key(self, tr.key_sql)
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                raise self._dbfold_locked(exc) from exc
+            raise
+        if write:
+            self._dbfold_wrote = self.in_transaction
+        return cursor
 
     def executemany(self, sql: str, parameters: Iterable[Params], /) -> LegacyCursor:
         """Like ``sqlite3.Connection.executemany``, translated."""

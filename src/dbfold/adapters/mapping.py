@@ -61,8 +61,9 @@ class TableMap:
         sql: The legacy ``CREATE TABLE`` statement when the analysis recorded it.
         autoincrement: The legacy key was declared ``AUTOINCREMENT`` (a generated key then
             also stays above every key this source ever used; see :meth:`trigger_sql`).
-        provenance: The TEMP triggers that record this source's writes in
-            ``dbfold_adapter_writes`` (see :mod:`dbfold.provenance`).
+        provenance: The statements making the TEMP triggers (and the TEMP table they use)
+            that record this source's writes in ``dbfold_adapter_writes`` (see
+            :mod:`dbfold.provenance`).
     """
 
     legacy: str
