@@ -11,6 +11,7 @@ import gc
 import multiprocessing
 import os
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -244,48 +245,21 @@ def _scan_parallel(
 
     broken: list[int] = []
     if workers > 0:
-        running: dict[Future[Any], int] = {}
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        try:
 
-            def collect(block: bool) -> None:
-                for fut in list(running):
-                    if not block and not fut.done():
-                        continue
-                    u = running.pop(fut)
-                    try:
-                        out[u] = fut.result()
-                    except BrokenProcessPool:
-                        broken.append(u)
-                    except Exception as exc:  # the result could not come back
-                        out[u] = (None, [_worker_died(entries[units[u][0]].rel, exc)], [])
+        def submit(pool: ProcessPoolExecutor, u: int) -> Future[Any]:
+            i, stretch = units[u]
+            if stretch is None:
+                return pool.submit(job, entries[i])
+            return pool.submit(read_part_of, entries[i], *stretch)
 
-            def feed() -> None:
-                while queue and not broken and len(running) < 2 * workers:
-                    u = queue.popleft()
-                    start(u)
-                    i, stretch = units[u]
-                    fut: Future[Any]
-                    with _main_hidden():  # submit() may start a worker
-                        if stretch is None:
-                            fut = pool.submit(job, entries[i])
-                        else:
-                            fut = pool.submit(read_part_of, entries[i], *stretch)
-                    running[fut] = u
-
-            feed()
-            if alongside is not None:
-                alongside()  # while the workers start and read the biggest files
-            while queue:
-                here(queue.pop())
-                collect(block=False)
-                feed()
-            collect(block=True)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        done, broken = _share(workers, queue, submit, here, start, alongside)
+        for u, value in done.items():
+            if isinstance(value, BaseException):  # the result could not come back
+                value = (None, [_worker_died(entries[units[u][0]].rel, value)], [])
+            out[u] = value
     elif alongside is not None:
         alongside()
-    for u in sorted(queue):  # serial: in walk order
+    for u in sorted(queue):  # serial (or what the workers left): in walk order
         here(u)
     retry = {units[u][0] for u in broken}
     for i in sorted(retry):
@@ -301,6 +275,92 @@ def _scan_parallel(
     for i, pieces in parts.items():
         results[i] = _assemble(entries[i], pieces)
     return _merge(entries, marks, results, log)
+
+
+def _share(
+    workers: int,
+    queue: deque[int],
+    submit: Callable[[ProcessPoolExecutor, int], Future[Any]],
+    here: Callable[[int], None],
+    announce: Callable[[int], None],
+    alongside: Callable[[], object] | None,
+) -> tuple[dict[int, Any], list[int]]:
+    """Run units from the costly end of ``queue`` in workers and from the cheap end here.
+
+    Each worker holds one unit at a time, and the callback of a finished unit hands it the
+    next one, so a worker never waits for this process to finish its own unit; at the end
+    neither side sits idle while the other still holds a queue of units. ``announce`` is
+    called here, in this thread, for each unit handed to a worker.
+
+    Returns:
+        The workers' results by unit (an exception when a result could not come back) and
+        the units whose worker died. Units no worker ran (the pool broke) stay in ``queue``.
+    """
+    lock = threading.Lock()
+    futures: dict[Future[Any], int] = {}
+    handed: list[int] = []
+    stop = False  # closing, or the pool broke: hand out nothing more
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def hand_out() -> None:
+        nonlocal stop
+        with lock:
+            if stop or not queue:
+                return
+            u = queue.popleft()
+            try:
+                fut = submit(pool, u)
+            except (BrokenProcessPool, RuntimeError):
+                queue.appendleft(u)
+                stop = True
+                return
+            futures[fut] = u
+            handed.append(u)
+        fut.add_done_callback(finished)
+
+    def finished(fut: Future[Any]) -> None:
+        nonlocal stop
+        if not fut.cancelled() and isinstance(fut.exception(), BrokenProcessPool):
+            with lock:
+                stop = True
+            return
+        hand_out()
+
+    told = 0
+    try:
+        with _main_hidden():  # the first units start the worker processes
+            for _ in range(workers):
+                hand_out()
+        if alongside is not None:
+            alongside()  # while the workers start and read the biggest files
+        while True:
+            with lock:
+                fresh, told = handed[told:], len(handed)
+                u = queue.pop() if queue and not stop else None
+            for v in fresh:
+                announce(v)
+            if u is None:
+                break
+            here(u)
+    finally:
+        with lock:
+            stop = True
+        pool.shutdown(wait=True, cancel_futures=True)
+    for v in handed[told:]:
+        announce(v)
+    results: dict[int, Any] = {}
+    dead: list[int] = []
+    for fut, u in futures.items():
+        if fut.cancelled():
+            queue.append(u)  # never ran: this process does it
+            continue
+        try:
+            results[u] = fut.result()
+        except BrokenProcessPool:
+            dead.append(u)
+        except Exception as exc:
+            results[u] = exc
+    return results, dead
 
 
 def _stretches(entry: FileEntry) -> list[tuple[int, int | None]] | None:
