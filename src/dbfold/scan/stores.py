@@ -14,7 +14,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -345,7 +345,10 @@ def _share(
     finally:
         with lock:
             stop = True
-        pool.shutdown(wait=True, cancel_futures=True)
+            running = list(futures)
+        # The results are what matters: the worker processes exit in the background.
+        wait(running)
+        pool.shutdown(wait=False, cancel_futures=True)
     for v in handed[told:]:
         announce(v)
     results: dict[int, Any] = {}
