@@ -109,3 +109,32 @@ def test_design_without_analysis_says_what_to_run(tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert "run `dbfold analyze` first" in _one_line_error(done)
     assert not (tmp_path / "unified.sql").exists()
+
+
+def test_autoincrement_edits_survive_redesign(tmp_path: Path) -> None:
+    import sqlite3
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    con = sqlite3.connect(root / "app.db")
+    con.executescript(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, x TEXT);"
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, y TEXT);"
+        "INSERT INTO a (x) VALUES ('1'); INSERT INTO b (y) VALUES ('2');"
+    )
+    con.close()
+    assert _run("analyze", str(root)).exit_code == 0
+    assert _run("design", str(root)).exit_code == 0
+    raw = _plan(root)
+    tables = {t["name"]: t for t in raw["tables"]}
+    assert (tables["a"]["autoincrement"], tables["b"]["autoincrement"]) == (True, False)
+    tables["a"]["autoincrement"], tables["b"]["autoincrement"] = False, True
+    _save(root, raw)
+    assert _run("design", str(root), "--check").exit_code == 0
+    done = _run("design", str(root))  # a fresh design over the edited plan
+    assert done.exit_code == 0, done.output
+    again = {t["name"]: t["autoincrement"] for t in _plan(root)["tables"]}
+    assert again == {"a": False, "b": True}
+    sql = (root / "unified.sql").read_text(encoding="utf-8")
+    assert "AUTOINCREMENT" in sql.split('CREATE TABLE "b"')[1].split(";")[0]
+    assert "AUTOINCREMENT" not in sql.split('CREATE TABLE "a"')[1].split(";")[0]

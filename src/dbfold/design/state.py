@@ -85,6 +85,8 @@ class Edits:
     excluded: Mapping[tuple[str, str], str] = field(default_factory=dict)
     partition: Mapping[SourceKey, int] = field(default_factory=dict)
     accepted: frozenset[str] = frozenset()
+    #: ``autoincrement`` of each previous table, by the sources that fill it.
+    autoincrement: Mapping[frozenset[SourceKey], bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ deleted highest key either.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from sqlglot.dialects.dialect import Dialect
@@ -19,6 +20,7 @@ from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 from dbfold.design.coltypes import unify_types
 from dbfold.design.options import DesignOptions
+from dbfold.design.render_sql import integer_key
 from dbfold.design.state import Draft, Home, SourceKey, State, store_stem, unique_name
 from dbfold.plan import PlanColumn, PlanTable, Source
 
@@ -76,7 +78,9 @@ def _discriminator_values(drafts: tuple[Draft, ...]) -> dict[str, str]:
     }
 
 
-def _table(home: Home, parent_keys: dict[SourceKey, PlanColumn]) -> PlanTable:
+def _table(
+    home: Home, parent_keys: dict[SourceKey, PlanColumn], kept: Mapping[frozenset[SourceKey], bool]
+) -> PlanTable:
     first = home.drafts[0]
     pk = first.primary_key
     generated: list[PlanColumn] = []
@@ -153,7 +157,7 @@ def _table(home: Home, parent_keys: dict[SourceKey, PlanColumn]) -> PlanTable:
         )
         for d in home.drafts
     )
-    return PlanTable(
+    table = PlanTable(
         name=home.name,
         columns=tuple(all_cols),
         primary_key=pk,
@@ -161,6 +165,15 @@ def _table(home: Home, parent_keys: dict[SourceKey, PlanColumn]) -> PlanTable:
         unique=unique,
         sources=sources,
     )
+    # A previous plan's choice (perhaps the user's edit) stands while the key allows it.
+    wanted = kept.get(home.keys)
+    if (
+        wanted is not None
+        and wanted != table.autoincrement
+        and (not wanted or integer_key(table) is not None)
+    ):
+        table = replace(table, autoincrement=wanted)
+    return table
 
 
 def assemble_tables(state: State, options: DesignOptions) -> State:
@@ -168,7 +181,7 @@ def assemble_tables(state: State, options: DesignOptions) -> State:
     parent_keys: dict[SourceKey, PlanColumn] = {}
     tables: list[PlanTable] = []
     for home in state.homes:
-        table = _table(home, parent_keys)
+        table = _table(home, parent_keys, state.edits.autoincrement)
         tables.append(table)
         if len(table.primary_key) == 1:
             key_col = table.column(table.primary_key[0])

@@ -22,6 +22,7 @@ def recall_edits(state: State, options: DesignOptions) -> State:
         return state
     present = {(s.path, t.name) for s in state.analysis.stores for t in s.tables}
     table_names: dict[frozenset[SourceKey], str] = {}
+    autoincrement: dict[frozenset[SourceKey], bool] = {}
     column_names: dict[SourceKey, dict[str, str]] = {}
     partition: dict[SourceKey, int] = {}
     notes = list(state.notes)
@@ -35,6 +36,7 @@ def recall_edits(state: State, options: DesignOptions) -> State:
             )
             continue
         table_names[keys] = table.name
+        autoincrement[keys] = table.autoincrement
         for src in table.sources:
             key = (src.store, src.table, src.array)
             partition[key] = i
@@ -57,5 +59,6 @@ def recall_edits(state: State, options: DesignOptions) -> State:
         excluded=excluded,
         partition=partition,
         accepted=accepted,
+        autoincrement=autoincrement,
     )
     return replace(state, edits=edits, notes=tuple(notes))
