@@ -1,6 +1,7 @@
 """optimize(): compact and reindex a SQLite target, with sizes before and after.
 
-Runs ``integrity_check`` first (a damaged file is not rewritten), then ``VACUUM``,
+Runs ``integrity_check`` first (a damaged file is not rewritten), keeps one row per key of
+the adapters' write log (:func:`~dbfold.provenance.compact_log`), then runs ``VACUUM``,
 ``REINDEX``, ``ANALYZE`` and ``PRAGMA optimize``. While another process writes the database,
 it refuses: it first takes the write lock with ``BEGIN IMMEDIATE`` and a short timeout, and
 says so clearly if that fails.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from dbfold.errors import OptimizeError
 from dbfold.migrate.report import OptimizeReport
+from dbfold.provenance import compact_log
 
 LOCK_TIMEOUT = 0.5
 
@@ -66,6 +68,10 @@ def optimize(target: Path, *, timeout: float = LOCK_TIMEOUT) -> OptimizeReport:
                     f"{target}: integrity_check failed ({integrity}); restore it from a backup"
                 )
             steps.append("integrity_check")
+            con.execute("BEGIN IMMEDIATE")
+            if compact_log(con):
+                steps.append("compact_adapter_log")
+            con.execute("COMMIT")
             for step in ("VACUUM", "REINDEX", "ANALYZE", "PRAGMA optimize"):
                 con.execute(step)
                 steps.append(step.replace("PRAGMA ", "").lower())

@@ -31,6 +31,7 @@ __all__ = [
     "VIEW_DDL",
     "WRITES_DDL",
     "WRITES_TABLE",
+    "compact_log",
     "generated_columns",
     "install",
     "key_columns",
@@ -276,6 +277,22 @@ def _kinds(con: Any) -> dict[str, str]:
         (WRITES_TABLE, LOG_TABLE),
     ).fetchall()
     return {name: kind for name, kind in rows}
+
+
+def compact_log(con: Any) -> int:
+    """Keep one log row per written key (its last op); return how many rows went.
+
+    The log only grows while legacy code writes through adapters; ``dbfold_adapter_writes``
+    reads the last row per key, so dropping the earlier ones changes nothing it answers.
+    Run in the caller's transaction (``dbfold optimize`` does, before ``VACUUM``).
+    """
+    if _kinds(con).get(LOG_TABLE) != "table":
+        return 0
+    cur = con.execute(
+        f'DELETE FROM "{LOG_TABLE}" WHERE rowid NOT IN (SELECT max(rowid) FROM "{LOG_TABLE}" '
+        'GROUP BY "target_table", "source", "key")'
+    )
+    return int(cur.rowcount)
 
 
 def install(con: Any, statements: Iterable[str]) -> None:

@@ -231,3 +231,29 @@ def test_older_writes_table_is_carried_into_the_log(sample: Sample) -> None:
     assert ops == {("[2]", "delete"), ("[1]", "update")}
     report = verify(plan, root, target, analysis=analysis)
     assert report.ok, report.mismatches
+
+
+def test_optimize_compacts_the_log_to_one_row_per_key(sample: Sample) -> None:
+    from dbfold.optimize import optimize
+    from dbfold.provenance import LOG_TABLE
+
+    root, plan, analysis, target = _migrated(sample)
+    con = connect("data/tracking.db", plan, root=root, analysis=analysis)
+    for n in range(5):  # the same key written again and again
+        con.execute("UPDATE actions SET action = ? WHERE id = 3", (f"v{n}",))
+        con.commit()
+    con.execute("DELETE FROM actions WHERE id = 3")
+    con.commit()
+    con.close()
+    query = f'SELECT target_table, source, key, op FROM "{WRITES_TABLE}" ORDER BY 1, 2, 3'
+    with sqlite3.connect(target) as db:
+        before = db.execute(query).fetchall()
+        logged = db.execute(f'SELECT count(*) FROM "{LOG_TABLE}"').fetchone()[0]
+    assert logged == 6 and [op for *_k, op in before] == ["delete"]
+    report = optimize(target)
+    assert "compact_adapter_log" in report.steps
+    with sqlite3.connect(target) as db:
+        assert db.execute(query).fetchall() == before  # the same answers
+        assert db.execute(f'SELECT count(*) FROM "{LOG_TABLE}"').fetchone()[0] == 1
+    assert verify(plan, root, target, analysis=analysis).ok
+    assert "compact_adapter_log" not in optimize(target).steps  # nothing left to drop
