@@ -106,3 +106,24 @@ def test_a_dead_worker_costs_no_file(small_project: Path) -> None:
     serial = scan_stores(small_project, workers=0)
     pooled = _scan_parallel(small_project, WalkLog(), None, 1, job=_die)
     assert pooled == serial
+
+
+def test_one_shape_in_any_key_order_counts_as_add() -> None:
+    recs: list[dict[str, Any]] = [
+        {"a": 1, "b": "x"},
+        {"b": None, "a": 2.5},  # the same keys, another order
+        {"a": {"n": 1}, "b": "y"},
+        {"a": 3},  # fewer keys
+        {"a": 4, "c": "2024-01-02"},  # same size, another key
+        {},
+    ]
+    for size in (2, 3, 6):
+        one, many = RecordStats(), RecordStats()
+        for rec in recs:
+            one.add(rec)
+        for i in range(0, len(recs), size):
+            many.add_many(recs[i : i + size])
+        assert many.columns() == one.columns(), size
+    single = RecordStats()
+    single.add_many([{"only": 1}, {"only": "x"}])
+    assert [(c.name, c.observed) for c in single.columns()] == [("only", {"integer": 1, "text": 1})]

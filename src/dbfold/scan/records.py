@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice, repeat
+from operator import itemgetter
 from typing import Any
 
 from dbfold.model import Column
@@ -182,11 +183,14 @@ class RecordStats:
         it first appears), then each field's values are typed at once; nested values and hint
         samples are gathered per field, in record order.
         """
-        keysets = list(map(tuple, batch))
         n = len(batch)
-        # Most batches hold one shape: list.count compares by identity first (the parser
-        # shares key strings), five times cheaper than hashing every tuple.
-        counted = {keysets[0]: n} if keysets.count(keysets[0]) == n else Counter(keysets)
+        columns = _one_shape(batch)
+        keysets: list[tuple[Any, ...]] = []
+        if columns is not None:
+            counted: Mapping[tuple[Any, ...], int] = {tuple(columns): n}
+        else:
+            keysets = list(map(tuple, batch))
+            counted = Counter(keysets)
         fields = self._fields
         base = self.rows
         present: dict[Any, int] = {}
@@ -195,17 +199,15 @@ class RecordStats:
             for k in keys:
                 if k not in fields:
                     if first is None:
-                        first = dict(zip(reversed(keysets), range(n - 1, -1, -1), strict=True))
+                        first = (
+                            dict(zip(reversed(keysets), range(n - 1, -1, -1), strict=True))
+                            if keysets
+                            else {keys: 0}
+                        )
                     fields[k] = _Field(str(k), base + first[keys])
                 present[k] = present.get(k, 0) + c
         self.rows = base + n
         nested = self.depth < MAX_DEPTH
-        # One shape: every record has the same keys in the same order, so one pass over the
-        # records gives every field's values (a tuple per field).
-        columns: dict[Any, Sequence[Any]] | None = None
-        if len(counted) == 1:
-            per_field = zip(*map(dict.values, batch), strict=True)
-            columns = dict(zip(keysets[0], per_field, strict=True))
         for k, c in present.items():
             f = fields[k]
             f.present += c
@@ -424,6 +426,27 @@ class RecordStats:
             fields=sub,
             hints=tuple(hints),
         )
+
+
+def _one_shape(batch: Sequence[dict[str, Any]]) -> dict[Any, Sequence[Any]] | None:
+    """Every field's values (in record order) if all records have the first one's keys.
+
+    Same size and every one of those keys found means the same key set: one ``itemgetter``
+    pass over the records and a transpose, instead of a key tuple per record and a count of
+    them (the usual batch holds one shape).
+    """
+    keys = tuple(batch[0])
+    if list(map(len, batch)).count(len(keys)) != len(batch):
+        return None
+    if not keys:
+        return {}
+    try:
+        values = list(map(itemgetter(*keys), batch))
+    except KeyError:
+        return None
+    if len(keys) == 1:  # itemgetter of one key gives the value itself
+        return {keys[0]: values}
+    return dict(zip(keys, zip(*values, strict=True), strict=True))
 
 
 def infer_text(value: str) -> Any:
