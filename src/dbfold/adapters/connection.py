@@ -424,31 +424,12 @@ class LegacyConnection(sqlite3.Connection):
 
     def execute(self, sql: str, parameters: Params = (), /) -> LegacyCursor:
         """Like ``sqlite3.Connection.execute``, translated."""
-        if not self._dbfold_own_cursor:
-            cursor: LegacyCursor = self.cursor()
-            return cursor.execute(sql, parameters)
-        cursor = _new_cursor(self, LegacyCursor)
-        tr = self._dbfold_translate(sql)
-        if tr.kind != "sql":
-            return cursor.execute(sql, parameters)
-        # What LegacyCursor.execute does for a statement that runs as translated (nearly all
-        # of them), without a second Python call: this is the path of every statement.
-        write = tr.write
-        if self._dbfold_wrote and not self.in_transaction:
-            self._dbfold_wrote = False
-        if write and not self._dbfold_wrote:
-            self._dbfold_check_peers()
-        try:
-            _cursor_execute(cursor, tr.sql, parameters)
-            if tr.key_sql is not None:
-                cursor._fix_key(self, tr.key_sql)
-        except sqlite3.OperationalError as exc:
-            if _is_locked(exc):
-                raise self._dbfold_locked(exc) from exc
-            raise
-        if write:
-            self._dbfold_wrote = self.in_transaction
-        return cursor
+        # The path of every statement: a LegacyCursor made directly (not through a Python
+        # ``cursor()``) unless a subclass changes ``cursor()``.
+        cursor: LegacyCursor = (
+            _new_cursor(self, LegacyCursor) if self._dbfold_own_cursor else self.cursor()
+        )
+        return cursor.execute(sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Params], /) -> LegacyCursor:
         """Like ``sqlite3.Connection.executemany``, translated."""
