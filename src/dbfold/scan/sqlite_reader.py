@@ -26,7 +26,6 @@ from dbfold.quoting import literal, quote
 LOCK_TIMEOUT = 0.5
 _JOURNAL_MAGIC = b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7"
 _WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
-_STRICT = re.compile(r"\)\s*(?:WITHOUT\s+ROWID\s*,\s*)?STRICT\b[^)]*$", re.IGNORECASE)
 
 LOCKED = "locked by another process; retry when it is idle"
 
