@@ -25,6 +25,7 @@ from dbfold import __version__
 from dbfold.errors import DbfoldError, UsageError
 
 if TYPE_CHECKING:
+    from dbfold.model import Analysis
     from dbfold.plan import Plan
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -181,10 +182,7 @@ def design(
     from dbfold.design import (
         DesignOptions,
         check_plan,
-        probe_suggestions,
-        probe_types,
-        render_report,
-        render_sql,
+        probe_sources,
         summary_line,
     )
     from dbfold.design import design as run_design
@@ -195,7 +193,6 @@ def design(
         load_analysis,
         plan_path,
         state_dir,
-        write_atomic,
     )
 
     analysis = load_analysis(path)
@@ -228,12 +225,8 @@ def design(
         )
         plan = run_design(analysis, options=options, previous=previous)
         if probe:
-            # Read-only look at the values: behind each suggested key (drops those none match)
-            # and in each SQLite column (notes values that break the declared type).
-            plan = probe_types(probe_suggestions(plan, analysis, path), analysis, path)
-        write_atomic(where, plan.to_json() + b"\n")
-    write_atomic(path / SQL_FILE, render_sql(plan).encode())
-    write_atomic(state_dir(path) / REPORT_FILE, render_report(plan, analysis).encode())
+            plan = probe_sources(plan, analysis, path)
+    _write_design(path, plan, analysis, with_plan=not check)
     if out.json:
         out.result(plan.to_dict())
         return EXIT_OK
@@ -250,6 +243,19 @@ def design(
     if out.verbose:
         out.console.print(f"{stores} stores read", style="dim")
     return EXIT_OK
+
+
+def _write_design(
+    directory: Path, plan: Plan, analysis: Analysis, *, with_plan: bool = True
+) -> None:
+    """Write what ``design`` makes: the plan (unless it was only checked), SQL and report."""
+    from dbfold.design import render_report, render_sql
+    from dbfold.state import REPORT_FILE, SQL_FILE, plan_path, state_dir, write_atomic
+
+    if with_plan:
+        write_atomic(plan_path(directory), plan.to_json() + b"\n")
+    write_atomic(directory / SQL_FILE, render_sql(plan).encode())
+    write_atomic(state_dir(directory) / REPORT_FILE, render_report(plan, analysis).encode())
 
 
 def _load_plan(path: Path) -> Plan:
@@ -433,13 +439,7 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
     from dbfold.demo import build_sample_project
     from dbfold.demo.legacy_check import compare_legacy_runs
     from dbfold.design import design as run_design
-    from dbfold.design import (
-        probe_suggestions,
-        probe_types,
-        render_report,
-        render_sql,
-        summary_line,
-    )
+    from dbfold.design import probe_sources, summary_line
     from dbfold.migrate import migrate as run_migrate
     from dbfold.migrate import resolve_target, save_report
     from dbfold.migrate import verify as run_verify
@@ -452,7 +452,6 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
         plan_path,
         save_analysis,
         state_dir,
-        write_atomic,
     )
     from dbfold.views import (
         analysis_view,
@@ -483,11 +482,8 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
     con.print(analysis_view(analysis))
 
     con.rule("3. dbfold design")
-    plan = probe_suggestions(run_design(analysis), analysis, directory)
-    plan = probe_types(plan, analysis, directory)
-    write_atomic(plan_path(directory), plan.to_json() + b"\n")
-    write_atomic(directory / SQL_FILE, render_sql(plan).encode())
-    write_atomic(state_dir(directory) / REPORT_FILE, render_report(plan, analysis).encode())
+    plan = probe_sources(run_design(analysis), analysis, directory)
+    _write_design(directory, plan, analysis)
     con.print(summary_line(plan), style="bold green")
     con.print(
         f"Plan: {plan_path(directory)} · SQL: {directory / SQL_FILE} · "

@@ -13,7 +13,7 @@ from dbfold.design.check import check_plan
 from dbfold.design.options import DesignOptions
 from dbfold.design.pipeline import design
 from dbfold.design.probe import probe_suggestions
-from dbfold.design.probe_types import probe_types
+from dbfold.design.probe_types import probe_sources, probe_types
 from dbfold.design.render_sql import render_sql, summary_line
 from dbfold.design.report import render_report
 
@@ -21,6 +21,7 @@ __all__ = [
     "DesignOptions",
     "check_plan",
     "design",
+    "probe_sources",
     "probe_suggestions",
     "probe_types",
     "render_report",

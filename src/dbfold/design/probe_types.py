@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dbfold.design.probe import LOCK_TIMEOUT, readable
+from dbfold.design.probe import LOCK_TIMEOUT, probe_suggestions, readable
 from dbfold.model import Analysis, Table
 from dbfold.plan import Decision, Plan, PlanColumn, PlanTable
 from dbfold.quoting import quote
@@ -270,3 +270,10 @@ def _annotate(
                 decisions.append(decision)
         columns.append(c if note == c.note else replace(c, note=note))
     return replace(t, columns=tuple(columns))
+
+
+def probe_sources(plan: Plan, analysis: Analysis, root: Path | str) -> Plan:
+    """Both read-only looks at the source values that ``dbfold design`` takes: the values
+    behind each suggested key (:func:`~dbfold.design.probe.probe_suggestions`) and the
+    values of each SQLite column against its declared type (:func:`probe_types`)."""
+    return probe_types(probe_suggestions(plan, analysis, root), analysis, root)
