@@ -90,8 +90,36 @@ def common(func: F) -> F:
     return cast(F, wrapper)
 
 
+def _version_text() -> str:
+    """dbfold's version, the SQLite it runs on, and a warning where that SQLite has a bug."""
+    import platform
+    import sqlite3
+
+    from dbfold.sqlitefiles import sqlite_version_warning
+
+    text = (
+        f"dbfold {__version__} (SQLite {sqlite3.sqlite_version}, "
+        f"Python {platform.python_version()})"
+    )
+    warning = sqlite_version_warning()
+    return f"{text}\nwarning: {warning}" if warning else text
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_version_text())
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="dbfold")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version, the SQLite version and any known SQLite bug, then exit.",
+)
 def cli() -> None:
     """Fold a project's scattered data stores into one unified database."""
 

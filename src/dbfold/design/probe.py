@@ -6,24 +6,22 @@ SQLite sources and counts, for each suggestion, the non-null values of the colum
 match in the referenced key. A suggestion none of whose values match is dropped (with a
 decision saying why); the others say how many values match.
 
-Sources are never written and nothing appears beside them. A database in rollback-journal mode
-is opened through a read-only URI (``mode=ro``). One with a ``-wal`` is copied, with its log,
-into a private temporary folder and the copy is read, because a read-only connection to a WAL
-database creates a ``-shm`` (and ``-wal``) beside it; for the same reason a WAL-mode database
-whose log is absent (fully checkpointed) is opened ``immutable=1``.
+Sources are never written and nothing appears beside them: they are read through
+:func:`dbfold.sqlitefiles.readable` (a read-only URI with SQLite's locks, or a private copy of a
+WAL database that nothing has open), never with ``immutable=1`` and never with plain file I/O
+on a database this process has open.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from dbfold import sqlitefiles
 from dbfold.model import Analysis
 from dbfold.plan import Decision, Plan, PlanTable, Suggestion
 from dbfold.quoting import quote
@@ -90,31 +88,21 @@ def _sides(table: PlanTable, column: str, analysis: Analysis) -> list[_Side] | N
 
 
 @contextmanager
-def readable(path: Path, tmp: Path) -> Iterator[str]:
+def readable(path: Path) -> Iterator[str]:
     """Yield a URI that reads ``path`` without writing anything beside it."""
-    wal = Path(f"{path}-wal")
-    if not wal.exists():
-        with open(path, "rb") as f:
-            head = f.read(20)
-        wal_mode = len(head) == 20 and (head[18] == 2 or head[19] == 2)
-        yield f"{path.absolute().as_uri()}?mode=ro" + ("&immutable=1" if wal_mode else "")
-        return
-    # A read-only connection to a WAL database may create a -shm: read a private copy.
-    copy = tmp / f"{len(list(tmp.iterdir()))}.db"
-    shutil.copyfile(path, copy)
-    shutil.copyfile(wal, f"{copy}-wal")
-    yield f"{copy.absolute().as_uri()}?mode=ro"  # read-write would checkpoint it on close
+    with sqlitefiles.readable(path, timeout=LOCK_TIMEOUT) as view:
+        yield view.uri
 
 
 def _count(child: _Side, parent: _Side, root: Path) -> Match:
     """Count the child column's non-null values and those missing from the parent key."""
-    with tempfile.TemporaryDirectory(prefix="dbfold-probe-") as tmp, ExitStack() as stack:
-        child_uri = stack.enter_context(readable(root / child.store, Path(tmp)))
+    with ExitStack() as stack:
+        child_uri = stack.enter_context(readable(root / child.store))
         con = sqlite3.connect(child_uri, uri=True, timeout=LOCK_TIMEOUT)
         stack.callback(con.close)
         ref = "main"
         if parent.store != child.store:
-            parent_uri = stack.enter_context(readable(root / parent.store, Path(tmp)))
+            parent_uri = stack.enter_context(readable(root / parent.store))
             con.execute("ATTACH DATABASE ? AS ref", (parent_uri,))
             ref = "ref"
         col, key = quote(child.column), quote(parent.column)
@@ -148,7 +136,7 @@ def probe_suggestion(
     for child in children:
         try:
             found = _count(child, parents[0], Path(root))
-        except (sqlite3.Error, OSError):
+        except (sqlite3.Error, OSError, sqlitefiles.SourceReadError):
             return None  # locked, corrupt or gone: the suggestion stays as it is
         total += found.total
         unmatched += found.unmatched

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dbfold import sqlitefiles
 from dbfold.design.probe import LOCK_TIMEOUT, probe_suggestions, readable
 from dbfold.model import Analysis, Table
 from dbfold.plan import Decision, Plan, PlanColumn, PlanTable
@@ -202,10 +202,7 @@ def disagreements(con: sqlite3.Connection, store: str, table: Table) -> list[Dis
 
 
 def _scan_store(root: Path, store: str, tables: list[Table]) -> list[Disagreement]:
-    with (
-        tempfile.TemporaryDirectory(prefix="dbfold-probe-") as tmp,
-        readable(root / store, Path(tmp)) as uri,
-    ):
+    with readable(root / store) as uri:
         con = sqlite3.connect(uri, uri=True, timeout=LOCK_TIMEOUT)
         try:
             return [d for t in tables for d in disagreements(con, store, t)]
@@ -239,7 +236,7 @@ def probe_types(plan: Plan, analysis: Analysis, root: Path | str) -> Plan:
         try:
             for d in _scan_store(Path(root), store, list(by_name.values())):
                 found[(d.store, d.table, d.column)] = d
-        except (sqlite3.Error, OSError):
+        except (sqlite3.Error, OSError, sqlitefiles.SourceReadError):
             continue
     decisions = list(plan.decisions)
     annotated = tuple(_annotate(t, found, decisions) for t in plan.tables)

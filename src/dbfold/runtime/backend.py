@@ -12,16 +12,17 @@ from __future__ import annotations
 import os
 import sqlite3
 from abc import ABC, abstractmethod
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from dbfold.errors import RuntimeDatabaseError, TargetError
-from dbfold.runtime.exceptions import ConstraintError, DatabaseBusyError
+from dbfold.runtime.exceptions import ConstraintError, DatabaseBusyError, ForkedDatabaseError
+from dbfold.sqlitefiles import fork_refusal, inherited_at_fork, is_held, remove_companions
 
 #: Default target, relative to the current directory (the project root).
 DEFAULT_TARGET = "data/unified.db"
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 # Primary result codes (the low byte of extended codes) we react to.
 _BUSY, _LOCKED, _READONLY, _CANTOPEN, _NOTADB = 5, 6, 8, 14, 26
 
@@ -141,16 +142,17 @@ class SqliteBackend(Backend):
             self._check_header()
 
     def _check_header(self) -> None:
+        # Asked of sqlite3, never read with open(): closing a plain descriptor of a database
+        # that other threads of this process have open would drop all their locks.
+        if inherited_at_fork(self.path):
+            raise ForkedDatabaseError(fork_refusal(str(self.path)))
         try:
-            with self.path.open("rb") as handle:
-                head = handle.read(len(_SQLITE_MAGIC))
-        except OSError as exc:
-            raise TargetError(
-                f"{self.path}: cannot read the file ({exc.strerror or exc}); check its permissions"
-            ) from exc
-        # An empty file is a valid, empty SQLite database.
-        if head and head != _SQLITE_MAGIC:
-            raise TargetError(self._not_a_database())
+            with closing(sqlite3.connect(self.path, timeout=self.busy_timeout)) as conn:
+                conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:
+            if self.is_busy(exc):
+                return  # a database another process is writing: the first use will wait
+            raise self.wrap(exc, "open") from exc
 
     def _not_a_database(self) -> str:
         return (
@@ -158,6 +160,8 @@ class SqliteBackend(Backend):
         )
 
     def connect(self) -> sqlite3.Connection:
+        if inherited_at_fork(self.path):
+            raise ForkedDatabaseError(fork_refusal(str(self.path)))
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -186,7 +190,12 @@ class SqliteBackend(Backend):
 
     def backup(self, destination: Path) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
+        if destination.exists() and is_held(destination):
+            raise TargetError(
+                f"{destination}: a database this process has open; back up to a new file"
+            )
         partial = destination.with_name(destination.name + ".partial")
+        remove_companions(partial)
         # A separate reader connection: in WAL mode it sees the last committed state even
         # while the caller holds the write lock, which is exactly the state to keep.
         source = sqlite3.connect(self.path, timeout=self.busy_timeout)
@@ -194,10 +203,15 @@ class SqliteBackend(Backend):
             target = sqlite3.connect(partial)
             try:
                 source.backup(target)
+                # The copy leaves WAL mode (it inherits it from the source), so that it is
+                # one self-contained file with no -wal or -shm to lose beside it.
+                target.execute("PRAGMA journal_mode=DELETE")
             finally:
                 target.close()
         finally:
             source.close()
+        # The copy must not meet an old journal left beside the destination (§1.3/§1.4).
+        remove_companions(destination)
         os.replace(partial, destination)
 
     def wrap(self, exc: BaseException, action: str) -> RuntimeDatabaseError:

@@ -59,7 +59,16 @@ def _after_fork_in_child() -> None:
         pool._forget_parent()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def _before_fork() -> None:
+    # A child inherits SQLite's per-inode lock records but not the fcntl locks, so a
+    # database it inherited open cannot be used safely there. Closing what no thread is
+    # using right now lets a child of a process that was only using the database from the
+    # forking thread start clean; a database still open elsewhere is refused in the child.
+    for pool in list(_POOLS):
+        pool._shed_for_fork()
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def current_pid() -> int:
@@ -284,6 +293,31 @@ class ConnectionPool:
                 del self._local.st
             else:
                 self._local.st = saved
+
+    def _shed_for_fork(self) -> None:
+        """Before a fork: close the idle connections, this thread's, and the free writer."""
+        if self.closed or self._pid != _Process.pid:
+            return
+        conns = []
+        with self._cond:
+            conns += self._idle
+            self._idle = []
+            st: ThreadState | None = getattr(self._local, "st", None)
+            if st is not None and st.conn is not None and st.tx is None and not st.depth:
+                self._in_use.pop(threading.current_thread(), None)
+                conns.append(st.conn)
+                st.conn = None
+        if self.write_lock.acquire(blocking=False):
+            try:
+                writer = self._writer
+                if writer is not None and not writer.in_transaction:
+                    conns.append(writer)
+                    self._writer = None
+            finally:
+                self.write_lock.release()
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _forget_parent(self) -> None:
         """In a forked child: drop (never close) the parent's connections and locks."""

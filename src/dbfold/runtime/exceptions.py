@@ -18,4 +18,8 @@ class DatabaseBusyError(RuntimeDatabaseError):
     """The database stayed locked by other writers, or no connection came free, in time."""
 
 
-__all__ = ["ConstraintError", "DatabaseBusyError"]
+class ForkedDatabaseError(RuntimeDatabaseError):
+    """The database was open in the parent when this process forked; open it after the fork."""
+
+
+__all__ = ["ConstraintError", "DatabaseBusyError", "ForkedDatabaseError"]

@@ -1,30 +1,26 @@
 """Describe a SQLite database without changing it or creating anything beside it.
 
-Without a ``-wal`` beside it the file is opened ``mode=ro&immutable=1`` (no locks, no
-``-shm``). With a ``-wal`` holding frames, the database and its log are copied into a private
-temporary folder and the copy is opened: that replays the log without touching the source and
-gives a consistent snapshot while another process writes. A hot ``-journal`` (a writer in the
-middle of a transaction) is read through SQLite's own locks with a short timeout.
+The file is read through :func:`dbfold.sqlitefiles.readable`: a read-only URI with SQLite's
+own locks (a database in use, or in rollback-journal mode), or a private copy for a WAL
+database that nothing has open (a read-only connection would create its ``-wal``/``-shm``).
+Everything is read inside one read transaction, so the counts are of one moment even while
+another process writes. A database this process itself has open is never read with plain
+file I/O (sqlite.org/howtocorrupt.html §2.2).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sqlite3
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from dbfold.model import Column, ForeignKey, Index, Problem, SqliteInfo, Store, Table, View
 from dbfold.quoting import literal, quote
+from dbfold.sqlitefiles import Header, HeaderError, SourceReadError, header, readable
 
 #: Seconds to wait for another process's lock before giving up.
 LOCK_TIMEOUT = 0.5
-_JOURNAL_MAGIC = b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7"
 _WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
 
 LOCKED = "locked by another process; retry when it is idle"
@@ -32,87 +28,6 @@ LOCKED = "locked by another process; retry when it is idle"
 
 class _Unreadable(Exception):
     """The database cannot be read; the message says why and what to do."""
-
-
-def _header_facts(path: Path, size: int) -> dict[str, Any]:
-    with open(path, "rb") as f:
-        head = f.read(100)
-    if len(head) < 100:
-        raise _Unreadable(
-            f"file is truncated ({size} bytes, shorter than the 100-byte SQLite header)"
-        )
-    page_size = int.from_bytes(head[16:18], "big")
-    if page_size == 1:
-        page_size = 65536
-    if page_size < 512 or page_size & (page_size - 1):
-        raise _Unreadable("corrupt header (impossible page size)")
-    change = head[24:28]
-    pages_in_header = int.from_bytes(head[28:32], "big")
-    valid = change == head[92:96] and pages_in_header > 0
-    facts = {
-        "page_size": page_size,
-        "wal": head[18] == 2 or head[19] == 2,
-        "pages": pages_in_header if valid else 0,
-    }
-    if valid and size < pages_in_header * page_size:
-        raise _Unreadable(f"file is truncated: {size // page_size} of {pages_in_header} pages")
-    if size < page_size:
-        raise _Unreadable(f"file is truncated: {size} bytes, less than one {page_size}-byte page")
-    return facts
-
-
-def _hot_journal(path: Path) -> bool:
-    try:
-        with open(f"{path}-journal", "rb") as f:
-            return f.read(8) == _JOURNAL_MAGIC
-    except OSError:
-        return False
-
-
-@contextmanager
-def _open(path: Path) -> Iterator[tuple[sqlite3.Connection, int, bool]]:
-    """Yield (connection, wal_bytes, wal_pending) on a read-only view of ``path``."""
-    wal = Path(f"{path}-wal")
-    try:
-        wal_bytes = wal.stat().st_size
-    except FileNotFoundError:
-        wal_bytes = 0
-    if wal_bytes > 32:
-        tmp = tempfile.mkdtemp(prefix="dbfold-snapshot-")
-        try:
-            copy = Path(tmp) / "snapshot.db"
-            _snapshot(path, wal, copy)
-            # Read-only: closing a read-write connection would checkpoint the copy first.
-            con = sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True, timeout=LOCK_TIMEOUT)
-            try:
-                yield con, wal_bytes, True
-            finally:
-                con.close()
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return
-    uri = path.absolute().as_uri()
-    if _hot_journal(path):
-        # A writer is mid-transaction: only SQLite's locks give a consistent read.
-        con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=LOCK_TIMEOUT)
-    else:
-        con = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=LOCK_TIMEOUT)
-    try:
-        yield con, wal_bytes, False
-    finally:
-        con.close()
-
-
-def _snapshot(path: Path, wal: Path, copy: Path) -> None:
-    """Copy db + wal, retrying while a writer keeps changing them."""
-    for _ in range(5):
-        before = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (path, wal)]
-        shutil.copyfile(path, copy)
-        shutil.copyfile(wal, f"{copy}-wal")
-        after = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (path, wal)]
-        if before == after:
-            return
-    raise _Unreadable("is being written continuously; retry when it is idle")
 
 
 def read_sqlite(path: Path, rel: str, size: int) -> Store:
@@ -132,16 +47,22 @@ def read_sqlite(path: Path, rel: str, size: int) -> Store:
             ),
         )
     try:
-        with open(path, "rb") as f:
-            magic = f.read(16)
-        if magic != b"SQLite format 3\x00"[: len(magic)] or len(magic) < 16:
-            raise _Unreadable("no SQLite header; it is not a SQLite database")
-        facts = _header_facts(path, size)
-        with _open(path) as (con, wal_bytes, wal_pending):
-            return _describe(con, path, rel, size, facts, wal_bytes, wal_pending)
+        try:
+            facts = header(path, size)
+        except HeaderError as exc:
+            raise _Unreadable(str(exc)) from exc
+        with readable(path, timeout=LOCK_TIMEOUT) as view:
+            con = sqlite3.connect(view.uri, uri=True, timeout=LOCK_TIMEOUT)
+            try:
+                con.execute("BEGIN")  # one read transaction: every count of one moment
+                return _describe(con, path, rel, size, facts, view.wal_bytes, view.wal_pending)
+            finally:
+                con.close()
+    except SourceReadError as exc:
+        return Store(rel, "sqlite", size, problems=(Problem(rel, f"{rel}: {exc}"),))
     except _Unreadable as exc:
         msg = str(exc)
-        if msg == LOCKED or msg.startswith("is being written"):
+        if msg == LOCKED:
             text = f"{rel}: {msg}"
         else:
             text = (
@@ -163,6 +84,13 @@ def read_sqlite(path: Path, rel: str, size: int) -> Store:
                     "backup or exclude it",
                 ),
             ),
+        )
+    except OSError as exc:
+        return Store(
+            rel,
+            "sqlite",
+            size,
+            problems=(Problem(rel, f"{rel}: cannot be read ({exc.strerror or exc})"),),
         )
 
 
@@ -187,7 +115,7 @@ def _describe(
     path: Path,
     rel: str,
     size: int,
-    facts: dict[str, Any],
+    facts: Header,
     wal_bytes: int,
     wal_pending: bool,
 ) -> Store:
@@ -200,14 +128,14 @@ def _describe(
     page_size = one("PRAGMA page_size")
     page_count = one("PRAGMA page_count")
     freelist = one("PRAGMA freelist_count")
-    declared_pages = facts["pages"]
+    declared_pages = facts.pages
     if declared_pages and page_count < declared_pages:
         raise _Unreadable(f"file is truncated: {page_count} of {declared_pages} pages")
     info = SqliteInfo(
         page_size=page_size,
         page_count=page_count,
         freelist_count=freelist,
-        journal_mode="wal" if facts["wal"] else "delete",
+        journal_mode="wal" if facts.wal else "delete",
         user_version=one("PRAGMA user_version"),
         wal_bytes=wal_bytes,
         wal_pending=wal_pending,

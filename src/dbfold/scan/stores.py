@@ -30,6 +30,7 @@ from dbfold.scan.jsonl_reader import Part, finish, read_jsonl, read_part, split_
 from dbfold.scan.kv_reader import read_dbm, read_dumb, read_pickle
 from dbfold.scan.sqlite_reader import read_sqlite
 from dbfold.scan.walk import VANISHED, FileEntry, WalkLog, display, walk
+from dbfold.sqlitefiles import read_head
 
 __all__ = ["StoreScan", "scan_stores"]
 
@@ -371,9 +372,7 @@ def _stretches(entry: FileEntry) -> list[tuple[int, int | None]] | None:
     if entry.size < 2 * PART_BYTES:
         return None
     try:
-        with open(entry.path, "rb") as f:
-            head = f.read(HEAD_BYTES)
-        det = detect(entry, head)
+        det = detect(entry, read_head(entry.path, HEAD_BYTES))
         if det.kind != "jsonl" or det.encoding == "utf-16":
             return None
         return split_lines(entry.path, entry.size, entry.size // PART_BYTES)
@@ -441,8 +440,11 @@ def _merge(
 def _examine(entry: FileEntry, log: WalkLog) -> Store | None:
     rel = entry.rel
     try:
-        with open(entry.path, "rb") as f:
-            head = f.read(HEAD_BYTES)
+        if entry.path.name.endswith(OWN_SUFFIXES):
+            log.skipped.append(Skipped(rel, OWN_FILE))
+            return None
+        # Never a plain read of a SQLite database this process has open (howtocorrupt §2.2).
+        head = read_head(entry.path, HEAD_BYTES)
         size = os.stat(entry.path).st_size
         if size != entry.size:
             entry = FileEntry(entry.path, rel, size, entry.siblings)
@@ -482,6 +484,13 @@ def _failure(rel: str, exc: Exception) -> Problem:
 
 
 #: Why a database that dbfold migrated into (or a runtime database) is not a source.
+#: dbfold's own working files beside a target: a build, its lock, a backup being written.
+OWN_SUFFIXES = tuple(
+    f"{base}{companion}"
+    for base in (".dbfold-tmp", ".dbfold-lock")
+    for companion in ("", "-journal", "-wal", "-shm")
+)
+OWN_FILE = "dbfold's own working file (a build in progress or its lock), not a source"
 OWN_TARGET = "dbfold's own unified database (made by `dbfold migrate`), not a source"
 #: Built-in tables that only dbfold's migrate and runtime create.
 _OWN_TABLES = frozenset({"dbfold_migrations", "dbfold_schema_history"})
