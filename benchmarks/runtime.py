@@ -89,6 +89,21 @@ def run_dbfold(folder: Path, threads: int, per_thread: int) -> float:
         return timed(threads, per_thread, lambda: dbfold_worker(db, per_thread))
 
 
+def opens_per_second(path: Path, count: int, *, dbfold: bool) -> float:
+    """Open, read once and close, ``count`` times: what one instance per worker costs."""
+    started = time.perf_counter()
+    for _ in range(count):
+        if dbfold:
+            db = UnifiedDatabase(path)
+            db.scalar("SELECT 1")
+            db.close()
+        else:
+            conn = raw_connect(path)
+            conn.execute("SELECT 1").fetchone()
+            conn.close()
+    return count / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer operations and repeats")
@@ -107,6 +122,12 @@ def main() -> None:
             results["dbfold1"].append(run_dbfold(folder, 1, single))
             results["raw8"].append(run_raw(folder, 8, per_thread))
             results["dbfold8"].append(run_dbfold(folder, 8, per_thread))
+        opens: dict[str, list[float]] = {"raw": [], "dbfold": []}
+        target = folder / "opens.db"
+        UnifiedDatabase(target).close()
+        for _ in range(repeats):
+            opens["raw"].append(opens_per_second(target, 300, dbfold=False))
+            opens["dbfold"].append(opens_per_second(target, 300, dbfold=True))
     med = {key: statistics.median(values) for key, values in results.items()}
     print(f"operations/s (start+complete), median of {repeats} runs")
     print(f"  raw sqlite3, 1 thread   {med['raw1']:10.0f}")
@@ -118,6 +139,11 @@ def main() -> None:
     print(f"  dbfold/raw, 8 threads        {med['dbfold8'] / med['raw8']:.2f}")
     print(f"  dbfold 8 threads / 1 thread  {med['dbfold8'] / med['dbfold1']:.2f}  (target >= 0.80)")
     print(f"  raw 8 threads / 1 thread     {med['raw8'] / med['raw1']:.2f}")
+    raw_opens, dbfold_opens = (statistics.median(opens[k]) for k in ("raw", "dbfold"))
+    print(f"open + one read + close per second, median of {repeats} runs")
+    print(f"  raw sqlite3 (same pragmas)   {raw_opens:10.0f}")
+    print(f"  UnifiedDatabase()            {dbfold_opens:10.0f}")
+    print(f"  dbfold/raw                   {dbfold_opens / raw_opens:.2f}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sqlite3
 from abc import ABC, abstractmethod
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -142,17 +141,11 @@ class SqliteBackend(Backend):
             self._check_header()
 
     def _check_header(self) -> None:
-        # Asked of sqlite3, never read with open(): closing a plain descriptor of a database
-        # that other threads of this process have open would drop all their locks.
+        # Never read with open(): closing a plain descriptor of a database that other
+        # threads of this process have open would drop all their locks (howtocorrupt §2.2).
+        # The header is checked by the first connection instead (SQLITE_NOTADB -> wrap()).
         if inherited_at_fork(self.path):
             raise ForkedDatabaseError(fork_refusal(str(self.path)))
-        try:
-            with closing(sqlite3.connect(self.path, timeout=self.busy_timeout)) as conn:
-                conn.execute("PRAGMA schema_version").fetchone()
-        except sqlite3.Error as exc:
-            if self.is_busy(exc):
-                return  # a database another process is writing: the first use will wait
-            raise self.wrap(exc, "open") from exc
 
     def _not_a_database(self) -> str:
         return (
