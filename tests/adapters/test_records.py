@@ -4,6 +4,7 @@ as the files held them."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,35 @@ def test_json_mapping(sample: tuple[Path, Analysis, Plan], tmp_path: Path) -> No
         with pytest.raises(AdapterError):
             store.append({"name": "x"})
         store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_json_store_opened_before_fork_is_refused_in_the_child(
+    sample: tuple[Path, Analysis, Plan], tmp_path: Path
+) -> None:
+    # A forked child has none of SQLite's locks on the parent's connection (§2.7).
+    root, analysis, plan = sample
+    target = tmp_path / "u.db"
+    create_unified(plan, target)
+    first = (root / "logs" / "events.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    log = JsonlLog("logs/events.jsonl", plan, target, analysis=analysis)
+    before = len(log)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            log.append(json.loads(first))
+            answer = "ok"
+        except Exception as exc:
+            answer = f"{type(exc).__name__}: {exc}"
+        log.close()  # forgotten, not closed
+        os.write(write_end, answer.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        answer = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert answer.startswith("ForkedConnectionError: "), answer
+    assert "opened before fork" in answer and "spawn" in answer
+    assert len(log) == before
+    log.close()

@@ -23,6 +23,13 @@ error comes at once. Sharing one writer connection between the legacy connection
 savepoint each) was considered and rejected: savepoints nest, so committing the first
 store's work would also commit, or release the savepoint of, every store that began after
 it, and a rollback could no longer undo one store's writes alone.
+
+A connection belongs to the process that opened it. After ``os.fork()`` the child inherits
+SQLite's per-file lock bookkeeping but not the POSIX locks themselves, so what it wrote
+through an inherited connection, or through a new one to a file the parent had open, could
+be lost or corrupt the file (sqlite.org/howtocorrupt.html §2.7). Both raise
+:class:`ForkedConnectionError` in the child; an inherited connection is never closed there
+either (closing could checkpoint or delete the parent's WAL), not even at exit.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from dbfold.adapters.mapping import SEQUENCE_DDL, SEQUENCE_TABLE, StoreMap, TableMap
@@ -45,8 +52,16 @@ from dbfold.plan import Plan
 from dbfold.provenance import install
 from dbfold.runtime.backend import quote_ident
 from dbfold.runtime.sqltext import split_statements
+from dbfold.sqlitefiles import inherited_at_fork
 
-__all__ = ["LegacyConnection", "LegacyCursor", "StoreLockedError", "connect", "store_map"]
+__all__ = [
+    "ForkedConnectionError",
+    "LegacyConnection",
+    "LegacyCursor",
+    "StoreLockedError",
+    "connect",
+    "store_map",
+]
 
 Params = Any  # what sqlite3 accepts: a sequence or a mapping
 
@@ -67,6 +82,62 @@ def store_map(plan: Plan, store: str, analysis: Analysis | None = None) -> Store
         mapping = StoreMap(plan, store, analysis)
         _MAPS[key] = (plan, analysis, mapping)
         return mapping
+
+
+class ForkedConnectionError(AdapterError):
+    """A legacy connection, or the unified database file, was open before this process forked.
+
+    The child inherits SQLite's record that the file's locks are held but not the locks, so
+    it would write without any (sqlite.org/howtocorrupt.html §2.7).
+    """
+
+
+class _Process:
+    """This process and the one it was forked from (refreshed in a forked child), so the
+    check before every statement is two attribute reads, not a ``getpid()`` call."""
+
+    pid = os.getpid()
+    parent: int | None = None
+
+
+#: Legacy connections a forked child inherited. Kept alive for good: the child must neither
+#: use nor close them, and finalizing one (at exit too) would close it, which may checkpoint
+#: or delete the WAL the parent is still using.
+_INHERITED: list[LegacyConnection] = []
+
+
+def _keep_forever(conn: LegacyConnection) -> None:
+    """Make sure ``conn`` is never finalized in this process (so never closed)."""
+    _INHERITED.append(conn)
+    # Interpreter shutdown clears module globals, which would finalize the list's members;
+    # one reference nobody owns keeps them alive past it (a deliberate, bounded leak).
+    try:
+        import ctypes
+
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(conn))
+    except (ImportError, AttributeError, OSError):  # pragma: no cover - no ctypes here
+        pass
+
+
+def _after_fork_in_child() -> None:
+    global _OPEN_LOCK, _MAPS_LOCK
+    _Process.parent, _Process.pid = _Process.pid, os.getpid()
+    # Locks may have been held at the fork by parent threads that do not exist here.
+    _OPEN_LOCK = threading.Lock()
+    _MAPS_LOCK = threading.Lock()
+    inherited = [conn for peers in _OPEN.values() for conn in peers]
+    _OPEN.clear()
+    _WRITING.refs = []  # the forking thread's list: the parent's connections
+    for conn in inherited:
+        _keep_forever(conn)
+
+
+def _forked(what: str, opener: int) -> str:
+    return (
+        f"{what} was opened before fork in process {opener}; open the connection after the "
+        "fork, or use the multiprocessing 'spawn' start method (a forked child has none of "
+        f"SQLite's locks on it, so its writes could be lost; this is process {_Process.pid})"
+    )
 
 
 class StoreLockedError(AdapterError, sqlite3.OperationalError):
@@ -95,6 +166,9 @@ class _Writing(threading.local):
 
 
 _WRITING = _Writing()
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _is_locked(exc: sqlite3.OperationalError) -> bool:
@@ -131,6 +205,8 @@ class LegacyCursor(sqlite3.Cursor):
     def execute(self, sql: str, parameters: Params = (), /) -> LegacyCursor:
         """Translate ``sql`` and run it with ``parameters``."""
         conn: LegacyConnection = self.connection  # type: ignore[assignment]
+        if conn._dbfold_pid != _Process.pid:
+            raise conn._dbfold_forked()
         tr = conn._dbfold_translate(sql)
         if self._dbfold_lastrowid is not None or self._dbfold_rowcount is not None:
             self._dbfold_lastrowid = self._dbfold_rowcount = None
@@ -153,6 +229,8 @@ class LegacyCursor(sqlite3.Cursor):
     def executemany(self, sql: str, seq_of_parameters: Iterable[Params], /) -> LegacyCursor:
         """Translate ``sql`` once and run it for every parameter set."""
         conn: LegacyConnection = self.connection  # type: ignore[assignment]
+        if conn._dbfold_pid != _Process.pid:
+            raise conn._dbfold_forked()
         tr = conn._dbfold_translate(sql)
         self._dbfold_lastrowid = self._dbfold_rowcount = None
         if tr.kind == "error":
@@ -180,6 +258,8 @@ class LegacyCursor(sqlite3.Cursor):
     def executescript(self, sql_script: str, /) -> LegacyCursor:
         """Translate every statement first (refusing before anything runs), then run them."""
         conn: LegacyConnection = self.connection  # type: ignore[assignment]
+        if conn._dbfold_pid != _Process.pid:
+            raise conn._dbfold_forked()
         parts: list[str] = []
         later: list[Translation] = []
         for statement in split_statements(sql_script):
@@ -190,6 +270,8 @@ class LegacyCursor(sqlite3.Cursor):
                 parts.append(tr.sql)
             elif tr.kind == "pragma":
                 later.append(tr)
+            elif tr.kind == "setting":
+                tr.settle(conn._dbfold_setting(tr.sql))  # refuses a change before anything runs
         try:
             super().executescript(";\n".join(parts) + (";" if parts else ""))
         except sqlite3.OperationalError as exc:
@@ -224,6 +306,9 @@ class LegacyCursor(sqlite3.Cursor):
         if tr.kind == "shadow":
             names, rows = mapping.shadow_query(tr.sql, params)
             return self._rows(names, rows)
+        if tr.kind == "setting":
+            rows = tr.settle(conn._dbfold_setting(tr.sql))
+            return self._rows([tr.sql] if rows else [], rows)
         if tr.kind == "pragma":
             name = tr.sql
             if tr.value is None:
@@ -298,6 +383,7 @@ class LegacyConnection(sqlite3.Connection):
     _dbfold_wrote = False  # this transaction has written (so it holds the write lock)
     _dbfold_ref: weakref.ref[LegacyConnection]
     _dbfold_listed = False  # in its thread's list of connections that wrote (_WRITING)
+    _dbfold_pid = 0  # the process that opened it (set by _dbfold_attach; 0: not attached)
     #: No subclass changes ``cursor()``, so ``execute`` may make its LegacyCursor directly.
     _dbfold_own_cursor = True
 
@@ -318,9 +404,32 @@ class LegacyConnection(sqlite3.Connection):
         self._dbfold_timeout = timeout
         self._dbfold_thread = threading.get_ident() if bound else None
         self._dbfold_ref = weakref.ref(self)
+        self._dbfold_pid = _Process.pid
         if file:
             with _OPEN_LOCK:
                 _OPEN.setdefault(file, weakref.WeakSet()).add(self)
+
+    def _dbfold_forked(self) -> AdapterError:
+        """The error for using this connection in a process forked after it was opened."""
+        if not self._dbfold_pid:
+            return AdapterError(
+                f"{type(self).__name__} was not opened by dbfold.adapters.connect(); open it "
+                "with connect() (or route sqlite3.connect with install())"
+            )
+        return ForkedConnectionError(
+            _forked(f"this connection to {self.legacy_store}", self._dbfold_pid)
+        )
+
+    def _dbfold_inherited(self) -> bool:
+        """Whether this connection was opened by a process this one was forked from."""
+        return bool(self._dbfold_pid) and self._dbfold_pid != _Process.pid
+
+    def _dbfold_setting(self, name: str) -> Any:
+        """The value ``PRAGMA name`` has now on the unified database (None: no row)."""
+        cursor = _new_cursor(self)  # a plain cursor: this is unified SQL already
+        cursor.row_factory = None
+        row = _cursor_execute(cursor, f"PRAGMA {name}").fetchone()
+        return None if row is None else row[0]
 
     def _dbfold_writers(self) -> list[LegacyConnection]:
         """The other legacy connections of this process that hold an uncommitted write."""
@@ -395,8 +504,37 @@ class LegacyConnection(sqlite3.Connection):
                     setattr(error, attr, getattr(exc, attr))
         return error
 
+    def commit(self) -> None:
+        """Commit, as sqlite3 does (refused in a forked child: the transaction is the parent's)."""
+        if self._dbfold_inherited():
+            raise self._dbfold_forked()
+        super().commit()
+
+    def rollback(self) -> None:
+        """Roll back, as sqlite3 does (refused in a forked child: the transaction is the
+        parent's)."""
+        if self._dbfold_inherited():
+            raise self._dbfold_forked()
+        super().rollback()
+
+    def __exit__(self, *exc: Any) -> Literal[False]:
+        """Commit or roll back, as sqlite3 does; in a forked child neither (its statements
+        were all refused, and the transaction still open is the parent's)."""
+        if self._dbfold_inherited():
+            return False
+        super().__exit__(*exc)
+        return False
+
     def close(self) -> None:
-        """Close the connection (uncommitted changes are lost, as with sqlite3)."""
+        """Close the connection (uncommitted changes are lost, as with sqlite3).
+
+        In a forked child the inherited connection is only forgotten, never closed: closing
+        it could checkpoint or delete the WAL the parent still uses.
+        """
+        if self._dbfold_inherited():
+            if self not in _INHERITED:
+                _keep_forever(self)
+            return
         with _OPEN_LOCK:
             peers = _OPEN.get(self._dbfold_file)
             if peers is not None:
@@ -522,6 +660,7 @@ def connect(
 
     Raises:
         AdapterError: If the path is not a store of the plan.
+        ForkedConnectionError: In a forked child whose parent had the unified database open.
     """
     base = Path(root) if root is not None else None
     store = resolve_store(plan, legacy_path, base)
@@ -533,6 +672,12 @@ def connect(
     if not path.exists():
         raise AdapterError(
             f"unified database {path} does not exist; run dbfold migrate --execute first"
+        )
+    if inherited_at_fork(path):
+        # A new connection here would share the inherited lock bookkeeping and take no lock.
+        parent = _Process.parent or os.getppid()
+        raise ForkedConnectionError(
+            f"cannot connect to {store}: " + _forked(f"the unified database {path}", parent)
         )
     database = f"file:{quote(str(path.resolve()))}?mode=ro" if read_only else str(path)
     cls = factory or LegacyConnection

@@ -17,11 +17,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from dbfold.adapters.connection import ForkedConnectionError
 from dbfold.errors import AdapterError
 from dbfold.model import Analysis
 from dbfold.plan import Plan, PlanTable, Source, split_path
 from dbfold.provenance import install, trigger_statements
 from dbfold.runtime.backend import quote_ident
+from dbfold.sqlitefiles import inherited_at_fork
 
 __all__ = ["JsonStore", "JsonlLog"]
 
@@ -112,6 +114,17 @@ def _leaves(record: Mapping[str, Any], prefix: _Path = ()) -> Iterator[_Path]:
             yield path
 
 
+#: Connections a forked child inherited: kept referenced so they are never closed there.
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _fork_text(path: Path, opener: str) -> str:
+    return (
+        f"{path} was opened before fork in {opener}; open the store after the fork, or use "
+        "the multiprocessing 'spawn' start method"
+    )
+
+
 class _Backed:
     def __init__(
         self,
@@ -125,7 +138,10 @@ class _Backed:
         self.path = Path(target)
         if not self.path.exists():
             raise AdapterError(f"unified database {self.path} does not exist; migrate first")
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if inherited_at_fork(self.path):
+            raise ForkedConnectionError(_fork_text(self.path, "the parent process"))
+        self._pid = os.getpid()
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         # What this store writes from now on is recorded, for verify and incremental migrate.
         install(
             self.conn,
@@ -158,9 +174,23 @@ class _Backed:
         if self.layout in ("tinydb", "kv"):
             self.layout = "map"
 
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection to the unified database, refused in a child forked after it opened.
+
+        A forked child has none of SQLite's locks on it (howtocorrupt §2.7), so its writes
+        could be lost.
+        """
+        if os.getpid() != self._pid:
+            raise ForkedConnectionError(_fork_text(self.path, f"process {self._pid}"))
+        return self._conn
+
     def close(self) -> None:
-        """Close the connection to the unified database."""
-        self.conn.close()
+        """Close the connection to the unified database (in a forked child: only forget it)."""
+        if os.getpid() != self._pid:
+            _INHERITED.append(self._conn)  # closing it here could delete the parent's WAL
+            return
+        self._conn.close()
 
     def __enter__(self) -> Any:
         return self

@@ -25,6 +25,30 @@ these pieces change:
 
 What cannot be translated faithfully raises :class:`~dbfold.errors.AdapterError` naming the
 statement; statements that the legacy store itself would reject raise the same sqlite3 error.
+
+Pragmas follow one rule: the legacy program may read anything and may set what only its own
+connection sees, but never what belongs to the unified database as a whole or changes what
+other connections get. So:
+
+* the query form (``PRAGMA journal_mode``, no value) always runs, and answers with the
+  unified database's value;
+* setting a connection-local, harmless pragma (``busy_timeout``, ``cache_size``,
+  ``temp_store``, ``foreign_keys`` …) runs as written;
+* setting a pragma of the whole database or of the shared WAL and locks (``journal_mode``,
+  ``page_size``, ``mmap_size``, ``locking_mode``, ``schema_version`` …, see ``_GUARDED``)
+  to the value it already has is a no-op answered as SQLite answers it (so the common
+  ``PRAGMA journal_mode=WAL`` gets its one row ``wal``); to any other value it raises
+  :class:`~dbfold.errors.AdapterError` naming the statement: the unified database keeps its
+  own setting. The current value is read when the statement runs, not when it is translated;
+* ``synchronous`` may be set to NORMAL or anything safer (it only changes how often this
+  connection syncs its own commits; NORMAL is what dbfold's runtime uses on the WAL file),
+  never to OFF;
+* maintenance of the legacy file (``optimize``, ``incremental_vacuum``, like ``VACUUM`` and
+  ``ANALYZE``) is a no-op, and ``wal_checkpoint`` in any mode runs as a PASSIVE checkpoint,
+  which never waits for or blocks the other connections of the shared file.
+
+A schema-qualified pragma is the same pragma (``PRAGMA main.synchronous=0``); any schema but
+``main`` is refused, and so are the ``pragma_…`` table-valued functions.
 """
 
 from __future__ import annotations
@@ -56,19 +80,83 @@ _SHADOW_NAMES = """table_info table_xinfo index_list index_info index_xinfo fore
     table_list"""
 SHADOW_PRAGMAS = frozenset(_SHADOW_NAMES.split())
 #: Pragmas that only affect the calling connection, or only read: run as written.
-_PASS_NAMES = """foreign_keys synchronous busy_timeout cache_size temp_store mmap_size
-    case_sensitive_like recursive_triggers cache_spill automatic_index defer_foreign_keys
+#: ``foreign_keys`` passes both ways: it is per connection, and OFF is what a legacy
+#: connection starts with anyway (the adapter keeps the legacy program's enforcement, which
+#: was its own choice), so refusing OFF would protect nothing. ``cell_size_check`` only adds
+#: checks of pages this connection reads; ``shrink_memory`` frees this connection's cache.
+_PASS_NAMES = """foreign_keys busy_timeout cache_size temp_store
+    case_sensitive_like cache_spill automatic_index defer_foreign_keys
     read_uncommitted query_only
     reverse_unordered_selects cell_size_check threads soft_heap_limit hard_heap_limit
-    analysis_limit trusted_schema legacy_alter_table wal_checkpoint optimize integrity_check
-    quick_check compile_options data_version schema_version shrink_memory collation_list
+    analysis_limit trusted_schema legacy_alter_table integrity_check
+    quick_check compile_options data_version shrink_memory collation_list
     function_list module_list pragma_list database_list foreign_key_check freelist_count
     page_count"""
 PASS_PRAGMAS = frozenset(_PASS_NAMES.split())
-#: Pragmas that would change the whole unified database: the value is read, never set.
-_READ_ONLY_NAMES = """journal_mode locking_mode page_size auto_vacuum wal_autocheckpoint encoding
-    journal_size_limit max_page_count secure_delete"""
-READ_ONLY_PRAGMAS = frozenset(_READ_ONLY_NAMES.split())
+#: Pragmas whose value belongs to the unified database (read freely; set only to the value
+#: it has, see the module doc): the value's kind and why the legacy program may not set it.
+_GUARDED: dict[str, tuple[str, str]] = {
+    # Stored in the database file itself.
+    "journal_mode": ("journal", "the journal mode is stored in the unified database file"),
+    "page_size": ("int", "the page size is part of the unified database file"),
+    "auto_vacuum": ("auto_vacuum", "auto_vacuum is stored in the unified database file"),
+    "encoding": ("encoding", "the text encoding is part of the unified database file"),
+    "schema_version": (
+        "int",
+        "connections find schema changes by this number; setting it can corrupt the database",
+    ),
+    "writable_schema": ("bool", "it would let statements rewrite the unified sqlite_schema"),
+    # Per connection in SQLite, but they decide how the one WAL, its checkpoints and the
+    # locks of the shared file behave, or the file's size, for every connection.
+    "locking_mode": ("locking", "EXCLUSIVE would lock every other connection out"),
+    "wal_autocheckpoint": ("int", "it decides when the shared WAL is checkpointed"),
+    "journal_size_limit": ("int", "it decides how large the shared WAL file stays"),
+    "mmap_size": ("int", "memory-mapped I/O of the shared file is the unified database's choice"),
+    "secure_delete": ("secure_delete", "it changes what deletes leave in the shared file"),
+    "max_page_count": ("int", "a limit sized for the legacy file does not fit the unified one"),
+    # What this connection writes would break what the others read, or what dbfold records.
+    "ignore_check_constraints": (
+        "bool",
+        "rows written past the CHECK constraints would be wrong for every reader",
+    ),
+    "recursive_triggers": (
+        "bool",
+        "dbfold's provenance triggers record this connection's writes assuming it is off",
+    ),
+}
+#: Of those, the ones whose set form returns a row (the value now in force), as SQLite does.
+_ANSWERED_ON_SET = frozenset(
+    {
+        "journal_mode",
+        "locking_mode",
+        "wal_autocheckpoint",
+        "journal_size_limit",
+        "mmap_size",
+        "secure_delete",
+        "max_page_count",
+    }
+)
+#: Maintenance of the legacy file, a no-op like VACUUM and ANALYZE: on the unified database
+#: it would take the shared write lock (``dbfold optimize`` maintains that file instead).
+#: ``legacy_file_format`` is a no-op in SQLite itself (it only ever applied to new files).
+_NO_OP_PRAGMAS = frozenset({"optimize", "incremental_vacuum", "legacy_file_format"})
+#: Lowest ``synchronous`` a legacy connection may set: NORMAL is what dbfold's runtime uses
+#: on the unified database (WAL, where NORMAL cannot corrupt it); OFF lets a crash of the
+#: machine leave the shared file corrupt.
+_SYNCHRONOUS_FLOOR = 1
+_BOOLEAN = {"on": 1, "yes": 1, "true": 1, "off": 0, "no": 0, "false": 0}
+_WORDS: dict[str, dict[str, int]] = {
+    "int": {},
+    "bool": _BOOLEAN,
+    "auto_vacuum": {"none": 0, "full": 1, "incremental": 2},
+    "secure_delete": {**_BOOLEAN, "fast": 2},
+    "synchronous": {"off": 0, "normal": 1, "full": 2, "extra": 3},
+}
+_NAMES: dict[str, frozenset[str]] = {
+    "journal": frozenset({"delete", "truncate", "persist", "memory", "wal", "off"}),
+    "locking": frozenset({"normal", "exclusive"}),
+    "encoding": frozenset({"utf8", "utf16", "utf16le", "utf16be"}),
+}
 #: Pragmas kept per legacy store by the adapter.
 STORE_PRAGMAS = frozenset({"user_version", "application_id"})
 
@@ -82,7 +170,9 @@ class Translation:
     table_info …), ``pragma`` (``user_version``/``application_id`` of the store; ``sql`` is
     the name, ``value`` the value set or None), ``split`` (run ``parts`` in order, each
     with its number of positional parameters, inside one savepoint: a multi-row INSERT
-    into a merged table) or ``error`` (raise ``error(message)``).
+    into a merged table), ``setting`` (a pragma of the unified database being set: ``sql``
+    is its name, ``value`` the value asked for in normal form; see :meth:`settle`) or
+    ``error`` (raise ``error(message)``).
     ``key_sql`` is set for inserts into merged tables: it maps the unified rowid to the
     legacy key, which is what ``lastrowid`` reports. ``write`` marks INSERT, UPDATE and
     DELETE (they take the unified database's one write lock).
@@ -101,6 +191,29 @@ class Translation:
         """Raise the error this translation stands for."""
         assert self.error is not None
         raise self.error(self.message)
+
+    def settle(self, current: Any) -> list[tuple[Any, ...]]:
+        """For a ``setting``: the rows SQLite answers when the pragma already has the value.
+
+        Args:
+            current: What ``PRAGMA <name>`` answers on the unified database now (None when
+                it answers no row).
+
+        Returns:
+            The answer of SQLite's own set form: one row with the value, or none.
+
+        Raises:
+            AdapterError: The value asked for is not the current one (the statement would
+                change the unified database, which keeps its own setting).
+        """
+        kind, why = _GUARDED[self.sql]
+        if current is None or _normal(kind, str(current)) != self.value:
+            raise AdapterError(
+                f"{self.message}: PRAGMA {self.sql} is {current!r} on the unified database and "
+                f"stays so ({why}); the unified database keeps its own setting, so drop this "
+                "statement or set the value it has"
+            )
+        return [(current,)] if self.sql in _ANSWERED_ON_SET else []
 
 
 class _Refuse(Exception):
@@ -134,6 +247,43 @@ def _fold(name: str) -> str:
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _normal(kind: str, text: str) -> str | None:
+    """A pragma value in one spelling (``'WAL'``, ``wal`` → ``wal``; ``ON``, ``1`` → ``1``),
+    or None when it is not a value of that kind (so it is never taken as equal)."""
+    word = text.strip()
+    if len(word) >= 2 and word[0] + word[-1] in ("''", '""', "[]", "``"):
+        word = word[1:-1].strip()
+    word = word.lower()
+    names = _NAMES.get(kind)
+    if names is not None:
+        if kind == "encoding":
+            word = word.replace("-", "")
+        return word if word in names else None
+    number = _WORDS[kind].get(word)
+    if number is None:
+        number = _integer(word)
+    if number is None:
+        return None
+    if kind == "bool":
+        number = int(number != 0)  # SQLite reads every other number as true
+    return str(number)
+
+
+def _integer(word: str) -> int | None:
+    """A decimal or ``0x`` hexadecimal integer as SQLite reads a pragma value, else None."""
+    body = word[1:] if word[:1] in "+-" else word
+    if body.startswith("0x") and len(body) > 2:
+        try:
+            number = int(body[2:], 16)
+        except ValueError:
+            return None
+    elif body.isascii() and body.isdigit():
+        number = int(body)
+    else:
+        return None
+    return -number if word.startswith("-") else number
 
 
 def _short(sql: str) -> str:
@@ -310,6 +460,8 @@ class Translator:
             value = "".join(t.text for t in inner) if inner else None
         elif args:
             raise _Refuse("malformed PRAGMA")
+        # The value as written (sqlglot's token text drops the 0x of a hex number).
+        raw = sql[args[1].start : args[-1].end + 1].strip("() \t\r\n") if value else None
         if name in SHADOW_PRAGMAS:
             return Translation("shadow", sql)
         if name in PASS_PRAGMAS:
@@ -317,8 +469,39 @@ class Translator:
             if value is not None and name in checks and not value.isdigit():
                 raise _Refuse(f"PRAGMA {name} of one table is not supported")
             return Translation("sql", sql)
-        if name in READ_ONLY_PRAGMAS:
-            return Translation("sql", f"PRAGMA {name}")
+        if name in _GUARDED:
+            if raw is None:
+                return Translation("sql", f"PRAGMA {name}")  # the query form: just read
+            wanted = _normal(_GUARDED[name][0], raw)
+            if wanted is None:
+                raise _Refuse(f"{raw!r} is not a value of PRAGMA {name}")
+            return Translation(
+                "setting",
+                name,
+                value=wanted,
+                message=(
+                    f"cannot run {_short(sql)!r} on the unified database for {self.mapping.store}"
+                ),
+            )
+        if name == "synchronous":
+            if raw is None:
+                return Translation("sql", sql)
+            level = _normal("synchronous", raw)
+            if level is None or not 0 <= int(level) <= 3:
+                raise _Refuse(f"{raw!r} is not a value of PRAGMA synchronous")
+            if int(level) < _SYNCHRONOUS_FLOOR:
+                raise _Refuse(
+                    "synchronous=OFF would let a crash of the machine corrupt the shared "
+                    "unified database; the unified database keeps its own setting (NORMAL or "
+                    "safer)"
+                )
+            return Translation("sql", sql)  # this connection's own commits sync as often
+        if name == "wal_checkpoint":
+            # PASSIVE copies back what it can without waiting for, or blocking, the other
+            # connections of the shared file (FULL, RESTART and TRUNCATE would do both).
+            return Translation("sql", "PRAGMA wal_checkpoint(PASSIVE)")
+        if name in _NO_OP_PRAGMAS:
+            return Translation("empty")
         if name in STORE_PRAGMAS:
             return Translation("pragma", name, value=value)
         raise _Refuse(f"PRAGMA {name} is not supported")
