@@ -332,3 +332,15 @@ def test_child_may_connect_only_when_the_parent_had_the_file_closed(fresh: Proje
     again = open_(fresh, CLICKS)
     assert again.execute("SELECT kind FROM events WHERE id = 18").fetchone() == ("from child",)
     again.close()
+
+
+def test_executescript_runs_every_statement_in_order(clicks: LegacyConnection) -> None:
+    before = clicks.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    clicks.executescript(
+        "INSERT INTO events (kind) VALUES ('s1'), ('s2');"
+        "UPDATE events SET kind = 's2-seen' WHERE kind = 's2';"
+        "INSERT INTO events (kind) VALUES ('s3');"
+        "SELECT COUNT(*) FROM events;"
+    )
+    rows = clicks.execute(f"SELECT kind FROM events WHERE id > {before} ORDER BY id").fetchall()
+    assert rows == [("s1",), ("s2-seen",), ("s3",)]

@@ -260,26 +260,38 @@ class LegacyCursor(sqlite3.Cursor):
         conn: LegacyConnection = self.connection  # type: ignore[assignment]
         if conn._dbfold_pid != _Process.pid:
             raise conn._dbfold_forked()
-        parts: list[str] = []
-        later: list[Translation] = []
+        translated: list[Translation] = []
         for statement in split_statements(sql_script):
             tr = conn._dbfold_translate(statement)
             if tr.kind == "error":
                 tr.raise_error()
-            if tr.kind == "sql":
-                parts.append(tr.sql)
-            elif tr.kind == "pragma":
-                later.append(tr)
-            elif tr.kind == "setting":
+            if tr.kind == "setting":
                 tr.settle(conn._dbfold_setting(tr.sql))  # refuses a change before anything runs
-        try:
-            super().executescript(";\n".join(parts) + (";" if parts else ""))
-        except sqlite3.OperationalError as exc:
-            if _is_locked(exc):
-                raise conn._dbfold_locked(exc) from exc
-            raise
-        for tr in later:
-            self._special(conn, tr, ())
+            translated.append(tr)
+        # In the script's order: plain statements in batches, the others (a multi-row INSERT
+        # into a merged table, a store pragma) one by one where they stand, never dropped.
+        batch: list[str] = []
+
+        def flush() -> None:
+            if not batch:
+                return
+            try:
+                super(LegacyCursor, self).executescript(";\n".join(batch) + ";")
+            except sqlite3.OperationalError as exc:
+                if _is_locked(exc):
+                    raise conn._dbfold_locked(exc) from exc
+                raise
+            batch.clear()
+
+        for tr in translated:
+            if tr.kind == "sql":
+                batch.append(tr.sql)
+            elif tr.kind in ("split", "pragma"):
+                flush()
+                self._special(conn, tr, ())
+            # "shadow" (a read whose rows a script discards), "setting" and "empty" change
+            # nothing.
+        flush()
         return self
 
     # -- helpers ----------------------------------------------------------------------------
