@@ -33,6 +33,7 @@ from dbfold.migrate.records import (
 )
 from dbfold.migrate.report import Orphan, SourceResult
 from dbfold.migrate.sqlsource import fingerprint, readable
+from dbfold.migrate.target import target_fault
 from dbfold.migrate.values import Record, csv_caster, dig, fix_row, make_extractor
 from dbfold.model import Problem
 from dbfold.provenance import WRITES_TABLE, key_columns, key_sql, read_writes, source_value
@@ -321,6 +322,8 @@ class Copier:
         except SourceError as exc:
             self._skip(t, f"{exc}; it was skipped, the rest was migrated")
         except sqlite3.DatabaseError as exc:
+            if target_fault(self.con, exc):
+                raise  # a full, read-only or removed target stops the run (runner explains)
             if self.con.in_transaction:
                 self.con.execute("ROLLBACK")
             self._skip(t, f"{_explain(exc)}; it was skipped, the rest was migrated")
@@ -540,7 +543,10 @@ class Copier:
                 )
             con.execute("COMMIT")
         except (SourceError, _Bad, sqlite3.Error) as exc:
-            con.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error) and target_fault(con, exc):
+                raise  # a full, read-only or removed target stops the run (runner explains)
+            if con.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
+                con.execute("ROLLBACK")
             for t in op.targets:
                 self._skip(t, f"{exc}; it was skipped, the rest was migrated", report=t is first)
             return

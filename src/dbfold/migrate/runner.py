@@ -1,11 +1,16 @@
 """migrate(): the dry run (default) and the execution of a plan's operations.
 
-A new target is built beside its final path (``<target>.dbfold-tmp``), verified, then renamed
-into place with ``os.replace``; a build interrupted by a crash is resumed by the next run
-(every source committed with its journal row stays done) or, if the plan changed meanwhile,
-started clean. An existing dbfold target is changed in place, source by source, each inside
-one transaction with its journal row; a target that dbfold did not make is refused unless
-``force``, which copies it to ``.dbfold/backups/`` first and then replaces it.
+A new target is built beside its final path (``<target>.dbfold-tmp``), verified, checked
+with ``integrity_check`` and flushed, then renamed into place (:mod:`dbfold.migrate.target`
+clears the old path's ``-journal``/``-wal``/``-shm`` first, and refuses to replace a target
+another program has open); a build interrupted by a crash is resumed by the next run (every
+source committed with its journal row stays done) or, if the plan changed meanwhile, started
+clean. An existing dbfold target is changed in place, source by source, each inside one
+transaction with its journal row; a target that dbfold did not make is refused unless
+``force``, which backs it up to ``.dbfold/backups/`` (SQLite's backup API) and replaces it.
+One run at a time per target: ``--execute`` holds ``<target>.dbfold-lock``
+(:mod:`dbfold.targetlock`). A full, read-only or removed target stops the run with a message
+saying so, and a partial build is removed.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import shutil
 import sqlite3
 import tempfile
 import time
@@ -37,13 +41,22 @@ from dbfold.migrate.ops import (
 )
 from dbfold.migrate.progress import Progress
 from dbfold.migrate.report import MigrationReport, TablePlan
+from dbfold.migrate.target import (
+    TMP_SUFFIX,
+    classify,
+    dry_run_notes,
+    failure,
+    finish,
+    remove_build,
+    usable,
+)
 from dbfold.migrate.verify import verify
 from dbfold.model import Analysis, Problem
 from dbfold.plan import Plan
 from dbfold.provenance import WRITES_DDL, read_writes
 from dbfold.state import state_dir, write_atomic
+from dbfold.targetlock import hold
 
-TMP_SUFFIX = ".dbfold-tmp"
 #: Page cache of the target connection, in KiB.
 CACHE_KIB = 16 * 1024
 
@@ -127,34 +140,6 @@ def _connect(path: Path, *, fast: bool) -> sqlite3.Connection:
     return con
 
 
-def _dbfold_made(path: Path) -> bool | None:
-    """True: a dbfold target; False: something else; None: not a readable SQLite file."""
-    try:
-        with open(path, "rb") as f:
-            if f.read(16) != b"SQLite format 3\x00":
-                return None
-        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
-        try:
-            return journal.is_dbfold_target(con)
-        finally:
-            con.close()
-    except (OSError, sqlite3.DatabaseError):
-        return None
-
-
-def _backup(path: Path, root: Path) -> Path:
-    folder = state_dir(root) / "backups"
-    folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / f"{path.stem}-{_now()}{path.suffix or '.db'}"
-    shutil.copy2(path, dest)
-    return dest
-
-
-def _remove_db(path: Path) -> None:
-    for p in (path, Path(f"{path}-journal"), Path(f"{path}-wal"), Path(f"{path}-shm")):
-        p.unlink(missing_ok=True)
-
-
 def _writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -198,7 +183,10 @@ def migrate(
 
     Raises:
         MigrateError: the target cannot be used (read-only folder, not made by dbfold
-            without ``force``, a PostgreSQL URL).
+            without ``force``, a PostgreSQL URL, open in another program when it would be
+            replaced), another migrate or optimize of it is running, or the disk filled up,
+            became read-only or lost the target folder during the run (the message says
+            what was left: a partial build is removed, an existing target is unchanged).
     """
     started = time.perf_counter()
     run_id = f"{_now()}-{secrets.token_hex(3)}"
@@ -208,20 +196,12 @@ def migrate(
             raise MigrateError(f"{dest}: the target is a source store; choose another --target")
     ops, notes = build_operations(plan, analysis)
     sources_bytes = sum(s.bytes for s in analysis.stores if s.path in set(plan.stores))
-    made = _dbfold_made(dest) if dest.exists() else None
-    mode = "incremental" if made else "new"
     problems = [Problem(str(dest), n, "warning") for n in notes]
     if not execute:
+        kind = classify(dest, may_write=False)
         table_problems, found = dry_run_problems(plan, analysis, root, ops)
         problems += found
-        if dest.exists() and not made:
-            problems.append(
-                Problem(
-                    str(dest),
-                    f"{dest}: exists and was not made by dbfold; --execute refuses it unless "
-                    "--force (which backs it up to .dbfold/backups/ first)",
-                )
-            )
+        problems += [Problem(str(dest), m, sev) for m, sev in dry_run_notes(dest, kind)]
         return MigrationReport(
             str(root),
             str(dest),
@@ -235,54 +215,49 @@ def migrate(
             sources_bytes=sources_bytes,
         )
     _writable(dest.parent)
-    backup = None
-    if dest.exists() and not made:
-        if not force:
-            raise MigrateError(
-                f"{dest}: exists and was not made by dbfold; refusing to touch it "
-                "(use --force to back it up to .dbfold/backups/ and replace it)"
-            )
-        backup = str(_backup(dest, root))
-    work = dest if made else dest.with_name(dest.name + TMP_SUFFIX)
-    if not made:
-        resumable = work.exists() and _dbfold_made(work)
-        if resumable:
-            con = _connect(work, fast=True)
-            if journal.get_meta(con, "plan") != plan_hash(plan):
-                con.close()
-                resumable = False
-        if not resumable:
-            _remove_db(work)
-            con = _connect(work, fast=True)
-    else:
-        con = _connect(work, fast=False)
-    copier = Copier(con, root, run_id, progress)
-    try:
-        _run(con, ops, copier, plan, made=bool(made))
-    except sqlite3.OperationalError as exc:
+    # One run per target: a second migrate (or an optimize) fails here, naming this one.
+    with hold(dest, "migrate", MigrateError):
+        kind = usable(dest, force=force)
+        made = kind == "dbfold"
+        work = dest if made else dest.with_name(dest.name + TMP_SUFFIX)
+        con = _connect(work, fast=False) if made else _open_build(work, plan)
+        copier = Copier(con, root, run_id, progress)
+        try:
+            _run(con, ops, copier, plan, made=made)
+        except (sqlite3.Error, OSError) as exc:
+            con.close()
+            raise failure(exc, dest, work, new_build=not made, need=sources_bytes) from exc
         con.close()
-        raise MigrateError(f"{work}: {exc}") from exc
-    con.close()
-    check = verify(plan, root, work, analysis=analysis, skip_stores=frozenset(copier.failed))
-    problems += copier.problems
-    if not made:
-        if check.ok:
-            _replace(work, dest)
-        else:
-            problems.append(
-                Problem(
-                    str(dest),
-                    f"{dest}: verification failed, so the new database was not put in place; "
-                    f"it stays at {work} for inspection (delete it to start clean)",
+        check = verify(plan, root, work, analysis=analysis, skip_stores=frozenset(copier.failed))
+        problems += copier.problems
+        backup = None
+        if not made:
+            if check.ok:
+                replacing = force and os.path.lexists(dest)
+                backup, damage = finish(
+                    work,
+                    dest,
+                    run_id,
+                    backup_dir=state_dir(root) / "backups" if replacing else None,
+                    need=sources_bytes,
                 )
-            )
+                if damage is not None:
+                    problems.append(Problem(str(dest), damage))
+            else:
+                problems.append(
+                    Problem(
+                        str(dest),
+                        f"{dest}: verification failed, so the new database was not put in "
+                        f"place; it stays at {work} for inspection (delete it to start clean)",
+                    )
+                )
     final = dest if dest.exists() and (made or check.ok) else work
     return MigrationReport(
         str(root),
         str(dest),
         True,
         run_id,
-        mode,
+        "incremental" if made else "new",
         tables=_table_plans(plan, ops, {}),
         sources=tuple(copier.results),
         problems=tuple(problems),
@@ -295,6 +270,22 @@ def migrate(
         target_bytes=final.stat().st_size if final.exists() else 0,
         backup=backup,
     )
+
+
+def _open_build(work: Path, plan: Plan) -> sqlite3.Connection:
+    """Open the build file: resume it if it holds a build of this plan, else start clean."""
+    # Read-write, so SQLite rolls back a copy that a crash interrupted: the sources
+    # committed before it stay done and are not copied again.
+    if classify(work, may_write=True) == "dbfold":
+        con = _connect(work, fast=True)
+        if journal.get_meta(con, "plan") == plan_hash(plan):
+            return con
+        con.close()
+    # A fresh build must not meet a stale -journal/-wal/-shm of an earlier one.
+    why = remove_build(work)
+    if why is not None:
+        raise MigrateError(f"{work}: an old build cannot be removed ({why}); delete it")
+    return _connect(work, fast=True)
 
 
 def _run(
@@ -320,21 +311,6 @@ def _run(
             op.run(copier)
     con.execute("COMMIT")
     copier.check_foreign_keys()
-
-
-def _replace(work: Path, dest: Path) -> None:
-    """Put the finished build in place atomically (fsync, rename, fsync the folder)."""
-    with open(work, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(work, dest)
-    try:
-        fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
 
 
 def save_report(report: MigrationReport, root: Path) -> MigrationReport:
