@@ -649,3 +649,16 @@ def stress_process(path: str, who: str, loops: int, rows: int, folder: str) -> N
         import traceback
 
         (base / f"error-{who}").write_text(f"{describe_error(exc)}\n{traceback.format_exc()}")
+
+
+def describe(result: dict[str, Any]) -> str:
+    """What a worker's entry point did, for a failure message: outcome, plain opens, traceback."""
+    b = result["b"]
+    lines = [f"entry point: {b.get('outcome')}"]
+    opens = b.get("opens") or []
+    if opens:
+        lines.append("plain opens of held files during the entry point (audit hook):")
+        lines += [f"  {o}" for o in opens]
+    if b.get("traceback"):
+        lines.append(b["traceback"])
+    return "\n".join(lines)

@@ -11,7 +11,6 @@ host's next commit must be visible to a new process, and no row may be missing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from safety_support import (
@@ -20,23 +19,12 @@ from safety_support import (
     POSIX,
     SKIP_REASON,
     copy_project,
+    describe,
     prepare_case,
     run_worker,
 )
 
 pytestmark = pytest.mark.skipif(not POSIX, reason=SKIP_REASON)
-
-
-def _story(result: dict[str, Any]) -> str:
-    b = result["b"]
-    lines = [f"entry point: {b.get('outcome')}"]
-    opens = b.get("opens") or []
-    if opens:
-        lines.append("plain opens of held files during the entry point (audit hook):")
-        lines += [f"  {o}" for o in opens]
-    if b.get("traceback"):
-        lines.append(b["traceback"])
-    return "\n".join(lines)
 
 
 @pytest.mark.parametrize("case", ENTRY_POINTS)
@@ -46,7 +34,7 @@ def test_other_processes_cannot_pull_the_wal_away(
     project = copy_project(base_project, tmp_path / "project")
     prepare_case(case, project)
     result = run_worker("lock_worker.py", "consequence", case, str(project.root), str(tmp_path))
-    story = _story(result)
+    story = describe(result)
     outcome = result["b"].get("outcome", "")
     assert not outcome.startswith(("error:", "still running")), story
     found: list[str] = []

@@ -14,7 +14,6 @@ gone.) Then A commits, and a new process must see A's rows.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from safety_support import (
@@ -23,23 +22,12 @@ from safety_support import (
     POSIX,
     SKIP_REASON,
     copy_project,
+    describe,
     prepare_case,
     run_worker,
 )
 
 pytestmark = pytest.mark.skipif(not POSIX, reason=SKIP_REASON)
-
-
-def _story(result: dict[str, Any]) -> str:
-    b = result["b"]
-    lines = [f"entry point: {b.get('outcome')}"]
-    opens = b.get("opens") or []
-    if opens:
-        lines.append("plain opens of held files during the entry point (audit hook):")
-        lines += [f"  {o}" for o in opens]
-    if b.get("traceback"):
-        lines.append(b["traceback"])
-    return "\n".join(lines)
 
 
 @pytest.mark.parametrize("case", ENTRY_POINTS)
@@ -49,7 +37,7 @@ def test_entry_point_keeps_the_locks_of_a_running_transaction(
     project = copy_project(base_project, tmp_path / "project")
     prepare_case(case, project)
     result = run_worker("lock_worker.py", "canary", case, str(project.root), str(tmp_path))
-    story = _story(result)
+    story = describe(result)
     assert not result["a_error"], f"thread A failed: {result['a_error']}\n{story}"
     found: list[str] = []
     for db in result["held"]:
