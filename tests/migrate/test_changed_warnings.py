@@ -9,7 +9,6 @@ from contextlib import closing
 from pathlib import Path
 
 from conftest import prepare
-
 from dbfold.migrate import migrate
 
 _HOLD = """
