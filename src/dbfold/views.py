@@ -346,6 +346,43 @@ def optimize_view(report: OptimizeReport) -> RenderableType:
     )
 
 
+def rows_explained(
+    analysis: Analysis, migration: MigrationReport
+) -> tuple[int, int, list[str], list[str]]:
+    """Rows before and after, and every reason the two differ, as short phrases.
+
+    Returns:
+        (rows in the analysed stores, verified rows in the target, phrases for the
+        before side, phrases for the after side); the phrases' numbers add up exactly.
+    """
+    checks = migration.verify.checks if migration.verify else ()
+    before = sum(s.rows for s in analysis.stores)
+    migrated = {(c.store, c.table) for c in checks}
+    left = [
+        (s.path, t.name, t.rows)
+        for s in analysis.stores
+        for t in s.tables
+        if (s.path, t.name) not in migrated and t.rows
+    ]
+    not_moved = sum(rows for _, _, rows in left)
+    copied = sum(c.target_rows for c in checks if c.array is None)
+    children = sum(c.target_rows for c in checks if c.array is not None)
+    changed = copied - (before - not_moved)
+    why_before = []
+    if not_moved:
+        stores = list(dict.fromkeys(store for store, _, _ in left))
+        names = ", ".join(stores[:3]) + (" …" if len(stores) > 3 else "")
+        why_before.append(f"{not_moved:,} not migrated ({names}; the dry run says why)")
+    why_after = []
+    if children or changed or not_moved:
+        why_after.append(f"{copied:,} rows copied")
+    if changed:
+        why_after.append(f"{changed:+,} written to the sources after the analysis")
+    if children:
+        why_after.append(f"+ {children:,} child rows split out of nested JSON arrays")
+    return before, copied + children, why_before, why_after
+
+
 def before_after_view(
     analysis: Analysis,
     migration: MigrationReport,
@@ -374,12 +411,10 @@ def before_after_view(
         f"1 file ({', '.join(backups) or 'one copy or VACUUM INTO'})",
     )
     table.add_row("size", human_bytes(migration.sources_bytes), human_bytes(after_bytes))
-    table.add_row(
-        "rows",
-        f"{sum(s.rows for s in analysis.stores):,}",
-        f"{sum(c.target_rows for c in migration.verify.checks) if migration.verify else 0:,}"
-        " (verified)",
-    )
+    before, after, why_before, why_after = rows_explained(analysis, migration)
+    table.add_row("rows", f"{before:,}", f"{after:,} (verified)")
+    if why_before or why_after:
+        table.add_row("", "; ".join(why_before), "; ".join(why_after))
     table.add_row("time", "", f"{seconds:.2f} s for the whole pipeline")
     return table
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,6 +122,23 @@ def test_demo_builds_analyzes_designs_and_tours(tmp_path: Path) -> None:
     assert "Schema migrated 1.0.0 → 1.1.0" in result.output
     assert (target / ".dbfold" / "plan.json").exists()
     assert (target / "unified.sql").exists()
+    # No false alarm, and every difference between the row counts is said on screen.
+    flat = " ".join(result.output.split())
+    assert "changed since the analysis" not in flat
+    found = re.search(r"rows ([\d,]+) ([\d,]+) \(verified\)", flat)
+    assert found is not None, flat
+    before, after = (int(g.replace(",", "")) for g in found.groups())
+
+    def number(pattern: str) -> int:
+        hit = re.search(pattern, flat)
+        return int(hit.group(1).replace(",", "")) if hit else 0
+
+    not_moved = number(r"([\d,]+) not migrated")
+    copied = number(r"([\d,]+) rows copied")
+    children = number(r"\+ ([\d,]+) child")
+    changed = number(r"([+-][\d,]+) written to the sources")
+    assert before != after and copied
+    assert before - not_moved + changed == copied and copied + children == after
     # An earlier demo is rebuilt in place; any other non-empty folder is refused.
     again = CliRunner().invoke(cli, ["demo", str(target), "--scale", "0.01", "-q"])
     assert again.exit_code == 0, again.output
