@@ -209,7 +209,6 @@ def design(
     """
     from dbfold.design import (
         DesignOptions,
-        check_plan,
         probe_sources,
         summary_line,
     )
@@ -230,10 +229,22 @@ def design(
             raw = where.read_bytes()
         except FileNotFoundError as exc:
             raise UsageError(f"{where}: no plan yet; run `dbfold design` first") from exc
+        from dbfold.design.edits import check_edited
+
+        options = DesignOptions(
+            naming=naming,
+            normalize_names=normalize_names,
+            merge_threshold=merge_threshold,
+            no_merge=no_merge,
+            discriminator=discriminator,
+        )
         try:
-            plan = check_plan(raw, analysis)
+            plan, fixed = check_edited(path, raw, analysis, options)
         except DbfoldError as exc:
             raise type(exc)(f"{where}: {exc}") from exc
+        # One line per place a rename was carried to, so the user sees what changed.
+        for line in () if out.json else fixed:
+            out.console.print(f"fixed {line}", markup=False)
     else:
         previous = None
         if where.exists():
@@ -281,7 +292,11 @@ def _write_design(
     from dbfold.state import REPORT_FILE, SQL_FILE, plan_path, state_dir, write_atomic
 
     if with_plan:
+        from dbfold.design.edits import save_checked
+
         write_atomic(plan_path(directory), plan.to_json() + b"\n")
+        # The base a later `design --check` finds hand renames against.
+        save_checked(directory, plan)
     write_atomic(directory / SQL_FILE, render_sql(plan).encode())
     write_atomic(state_dir(directory) / REPORT_FILE, render_report(plan, analysis).encode())
 

@@ -17,7 +17,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dbfold.model import Serializable
 
@@ -237,3 +237,178 @@ def split_path(path: str) -> tuple[str, ...]:
         i += 1
     parts.append("".join(cur))
     return tuple(parts)
+
+
+def _renamed_sql(
+    sql: str,
+    plan: Plan,
+    table: str,
+    new: str,
+    column: str | None = None,
+) -> str:
+    """``sql`` with table ``table`` (or its ``column``) renamed to ``new``, by sqlglot.
+
+    Identifiers are renamed in the parsed tree, never by string replacement, so a word in a
+    literal or a longer name that contains the old one is left alone. SQL that sqlglot cannot
+    parse is returned unchanged (check reports what it still names).
+    """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except SqlglotError:
+        return sql
+    low = table.casefold()
+    own = tree.this if isinstance(tree, exp.Create) else None
+    own_table = own if isinstance(own, exp.Table) else own.find(exp.Table) if own else None
+    changed = False
+    if column is None:
+        aliased = {
+            t.alias.casefold() for t in tree.find_all(exp.Table) if t.alias and t is not own_table
+        }
+        for t in list(tree.find_all(exp.Table)):
+            if t is not own_table and t.name.casefold() == low:
+                t.set("this", exp.to_identifier(new, quoted=True))
+                changed = True
+        for c in list(tree.find_all(exp.Column)):
+            if c.table and c.table.casefold() == low and low not in aliased:
+                c.set("table", exp.to_identifier(new, quoted=True))
+                changed = True
+        return tree.sql(dialect="sqlite") if changed else sql
+    col_low = column.casefold()
+    for c in list(tree.find_all(exp.Column)):
+        if c.name.casefold() != col_low:
+            continue
+        select = c.find_ancestor(exp.Select)
+        scope = (
+            [t for t in select.find_all(exp.Table) if t.find_ancestor(exp.Select) is select]
+            if select is not None
+            else []
+        )
+        if c.table:
+            names = {t.alias_or_name.casefold(): t.name.casefold() for t in scope}
+            ours = names.get(c.table.casefold(), c.table.casefold()) == low
+        else:
+            # Unqualified: ours when no other table of the same SELECT has such a column.
+            others = [plan.table(t.name) for t in scope if t.name.casefold() != low]
+            ours = any(t.name.casefold() == low for t in scope) and not any(
+                o is not None and o.column(column) is not None for o in others
+            )
+        if ours:
+            renamed = c.copy()
+            renamed.set("this", exp.to_identifier(new, quoted=True))
+            if select is not None and c.parent is select:
+                # A selected column keeps its old name as an alias, so the view's own
+                # columns (what its readers see) stay as they were.
+                c.replace(exp.alias_(renamed, column, quoted=True))
+            else:
+                c.replace(renamed)
+            changed = True
+    return tree.sql(dialect="sqlite") if changed else sql
+
+
+def _fk_id(s: Suggestion) -> str:
+    """The id design gives a foreign-key suggestion (see ``rules.suggest``)."""
+    return f"fk:{s.table}.{','.join(s.columns)}->{s.ref_table}.{','.join(s.ref_columns)}"
+
+
+def _with_id(before: Suggestion, after: Suggestion) -> Suggestion:
+    """``after`` with its id recomputed when ``before`` had the id design computes."""
+    return replace(after, id=_fk_id(after)) if before.id == _fk_id(before) else after
+
+
+def rename_table(plan: Plan, old: str, new: str) -> Plan:
+    """A copy of ``plan`` with table ``old`` called ``new`` and every reference carried along.
+
+    References are compared case-insensitively, as SQLite does: foreign keys of every table,
+    suggestions (their tables and design-made ids) and the SQL of views (by sqlglot).
+    Triggers are left as they are: sqlglot cannot parse their bodies.
+    """
+    low = old.casefold()
+
+    def name(n: str) -> str:
+        return new if n.casefold() == low else n
+
+    tables = tuple(
+        replace(
+            t,
+            name=name(t.name),
+            foreign_keys=tuple(replace(fk, ref_table=name(fk.ref_table)) for fk in t.foreign_keys),
+        )
+        for t in plan.tables
+    )
+    suggestions = tuple(
+        _with_id(s, replace(s, table=name(s.table), ref_table=name(s.ref_table)))
+        for s in plan.suggestions
+    )
+    views = tuple(replace(v, sql=_renamed_sql(v.sql, plan, old, new)) for v in plan.views)
+    return replace(plan, tables=tables, suggestions=suggestions, views=views)
+
+
+def rename_column(plan: Plan, table: str, old: str, new: str) -> Plan:
+    """A copy of ``plan`` with column ``old`` of ``table`` called ``new``, references carried.
+
+    Inside the table: its column, key, unique groups, indexes, foreign-key columns, source
+    column maps and generated columns (discriminator, parent, position, surrogate). Outside:
+    other tables' foreign keys to it, suggestions and the SQL of views (by sqlglot).
+    """
+    tlow, low = table.casefold(), old.casefold()
+
+    def col(n: str) -> str:
+        return new if n.casefold() == low else n
+
+    def cols(ns: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(col(n) for n in ns)
+
+    def opt(n: str | None) -> str | None:
+        return None if n is None else col(n)
+
+    tables: list[PlanTable] = []
+    for t in plan.tables:
+        if t.name.casefold() == tlow:
+            t = replace(
+                t,
+                columns=tuple(replace(c, name=col(c.name)) for c in t.columns),
+                primary_key=cols(t.primary_key),
+                unique=tuple(cols(u) for u in t.unique),
+                indexes=tuple(replace(ix, columns=cols(ix.columns)) for ix in t.indexes),
+                foreign_keys=tuple(replace(fk, columns=cols(fk.columns)) for fk in t.foreign_keys),
+                sources=tuple(
+                    replace(
+                        s,
+                        columns={p: col(c) for p, c in s.columns.items()},
+                        discriminator=opt(s.discriminator),
+                        parent_column=opt(s.parent_column),
+                        position_column=opt(s.position_column),
+                        surrogate=opt(s.surrogate),
+                    )
+                    for s in t.sources
+                ),
+            )
+        t = replace(
+            t,
+            foreign_keys=tuple(
+                replace(fk, ref_columns=cols(fk.ref_columns))
+                if fk.ref_table.casefold() == tlow
+                else fk
+                for fk in t.foreign_keys
+            ),
+        )
+        tables.append(t)
+    suggestions = tuple(
+        _with_id(
+            s,
+            replace(
+                s,
+                columns=cols(s.columns) if s.table.casefold() == tlow else s.columns,
+                ref_columns=cols(s.ref_columns)
+                if s.ref_table.casefold() == tlow
+                else s.ref_columns,
+            ),
+        )
+        for s in plan.suggestions
+    )
+    views = tuple(replace(v, sql=_renamed_sql(v.sql, plan, table, new, old)) for v in plan.views)
+    return replace(plan, tables=tuple(tables), suggestions=suggestions, views=views)

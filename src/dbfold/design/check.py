@@ -174,18 +174,11 @@ def _check_source_types(plan: Plan, i: int, t: PlanTable, analysis: Analysis) ->
                 )
 
 
-def check_plan(plan_json: bytes, analysis: Analysis) -> Plan:
-    """Validate a (hand-edited) plan.json against the analysis it was made from.
-
-    Args:
-        plan_json: the content of plan.json.
-        analysis: the current analysis.
-
-    Returns:
-        The plan, with suggestions marked ``accepted`` applied as foreign keys.
+def parse_plan(plan_json: bytes) -> Plan:
+    """Read plan.json: valid JSON, the known format, every key of the right type.
 
     Raises:
-        DesignError: the first problem found, its message starting with the JSON path.
+        DesignError: the first problem, its message starting with the JSON path.
     """
     try:
         raw = orjson.loads(plan_json)
@@ -199,7 +192,23 @@ def check_plan(plan_json: bytes, analysis: Analysis) -> Plan:
             f"unknown plan format {raw.get('format')!r}; this version reads {PLAN_FORMAT!r}",
         )
     check_object(Plan, raw, "$")
-    plan = Plan.from_dict(raw)
+    return Plan.from_dict(raw)
+
+
+def check_plan(plan_json: bytes, analysis: Analysis) -> Plan:
+    """Validate a (hand-edited) plan.json against the analysis it was made from.
+
+    Args:
+        plan_json: the content of plan.json.
+        analysis: the current analysis.
+
+    Returns:
+        The plan, with suggestions marked ``accepted`` applied as foreign keys.
+
+    Raises:
+        DesignError: the first problem found, its message starting with the JSON path.
+    """
+    plan = parse_plan(plan_json)
     _check_names(plan)
     _check_sources(plan, analysis)
     tables = list(plan.tables)
