@@ -11,9 +11,10 @@ from __future__ import annotations
 import sqlglot
 from sqlglot.errors import SqlglotError
 
+from dbfold.design.coltypes import normalize_declared
 from dbfold.errors import DesignError
 from dbfold.plan import Plan, PlanColumn, PlanTable
-from dbfold.quoting import quote
+from dbfold.quoting import literal, quote
 
 #: Neutral type → SQLite type name. json is TEXT, not JSON: a declared JSON column would get
 #: NUMERIC affinity and turn the text "5" into the integer 5.
@@ -40,24 +41,105 @@ POSTGRES_TYPES = {
 DIALECTS = {"sqlite": SQLITE_TYPES, "postgres": POSTGRES_TYPES}
 
 
+#: SQLite's affinity of each type name rendered for a neutral type (sqlite.org/datatype3.html).
+_RENDERED_AFFINITY = {
+    "INTEGER": "INTEGER",
+    "REAL": "REAL",
+    "TEXT": "TEXT",
+    "BLOB": "BLOB",
+    "BOOLEAN": "NUMERIC",
+    "TIMESTAMP": "NUMERIC",
+    "NUMERIC": "NUMERIC",
+    "": "BLOB",
+}
+
+
+def affinity(declared: str) -> str:
+    """The affinity SQLite gives a declared type, by its rules in their order (§3.1).
+
+    >>> [affinity(t) for t in ("integer auto_increment", "VARCHAR(9)", "JSON", "", "FLOAT POINT")]
+    ['INTEGER', 'TEXT', 'NUMERIC', 'BLOB', 'INTEGER']
+    """
+    t = declared.upper()
+    if "INT" in t:
+        return "INTEGER"
+    if "CHAR" in t or "CLOB" in t or "TEXT" in t:
+        return "TEXT"
+    if "BLOB" in t or not t.strip():
+        return "BLOB"
+    if "REAL" in t or "FLOA" in t or "DOUB" in t:
+        return "REAL"
+    return "NUMERIC"
+
+
+def is_rowid_declared(col: PlanColumn) -> bool:
+    """Whether a key column may be the rowid: SQLite makes an alias only of a column whose
+    declared type is exactly ``INTEGER`` (any case); ``INT``, ``BIGINT`` or ``integer
+    auto_increment`` keys are ordinary columns that may hold NULL and non-integers. A column
+    with no declared type (JSON records, generated keys) is dbfold's own, so it may be."""
+    return col.declared is None or col.declared.strip().upper() == "INTEGER"
+
+
 def column_type(col: PlanColumn, dialect: str = "sqlite") -> str:
-    """The dialect's type name for a plan column (unknown types fall back to the blob type)."""
+    """The dialect's type name for a plan column (unknown types fall back to the blob type).
+
+    On SQLite a column whose neutral type is the one its declared type gives keeps the
+    declared type's *affinity*, so the target converts (or keeps) values exactly as the
+    source did: a ``JSON`` column is NUMERIC there, not TEXT.
+    """
     types = DIALECTS[dialect]
     if dialect == "sqlite" and col.type == "blob" and col.declared is None:
         return ""  # no declared type: no affinity, values stay exactly as stored
-    return types.get(col.type, types["blob"])
+    name = types.get(col.type, types["blob"])
+    if dialect == "sqlite" and col.declared is not None and _derived(col):
+        want = affinity(col.declared)
+        if _RENDERED_AFFINITY.get(name) != want:
+            return {"BLOB": "BLOB" if col.declared.strip() else ""}.get(want, want)
+    return name
+
+
+def _derived(col: PlanColumn) -> bool:
+    """Whether the column's type is still what its declared type gives (no edit changed it)."""
+    assert col.declared is not None
+    return normalize_declared(col.declared) == col.type
+
+
+def _bare_word(tree: object) -> str | None:
+    """The name of a bare identifier (quoted or not), which a DEFAULT reads as a string."""
+    if (
+        isinstance(tree, sqlglot.exp.Column)
+        and not tree.table
+        and isinstance(tree.this, sqlglot.exp.Identifier)
+    ):
+        return str(tree.this.this)
+    return None
 
 
 def default_sql(expr: str) -> str:
-    """A column default as SQL; raise DesignError if it is not one SQL expression.
+    """A column default as SQL, as SQLite evaluates it; raise DesignError if it is not SQL.
+
+    SQLite reads a bare identifier after DEFAULT (``""``, ``"a""b"``, ``abc``, ``[x]``) as a
+    string literal, but the same token inside parentheses as a column name, which a default
+    may not name ("default value … is not constant"): so a bare word becomes a single-quoted
+    string. Literals (numbers, strings, blobs, signed numbers, NULL, TRUE, CURRENT_*) stay
+    bare; any other expression is parenthesised.
 
     >>> default_sql("0"), default_sql("'x'"), default_sql("datetime('now')")
     ('0', "'x'", "(DATETIME('now'))")
+    >>> default_sql('""'), default_sql('"a b"'), default_sql("X'00ff'"), default_sql("-1")
+    ("''", "'a b'", "X'00ff'", '-1')
     """
     try:
         tree = sqlglot.parse_one(expr, read="sqlite")
     except SqlglotError as exc:
         raise DesignError(f"default {expr!r} is not a SQL expression") from exc
+    if tree is None:
+        raise DesignError(f"default {expr!r} is not a SQL expression")
+    word = _bare_word(tree)
+    if word is not None and word.upper() not in ("TRUE", "FALSE"):
+        return literal(word)
+    if isinstance(tree, sqlglot.exp.HexString):
+        return f"X'{tree.this}'"
     text = tree.sql(dialect="sqlite")
     if isinstance(tree, sqlglot.exp.Literal) or tree.sql().upper() in (
         "NULL",
@@ -71,6 +153,17 @@ def default_sql(expr: str) -> str:
     if isinstance(tree, sqlglot.exp.Neg) and isinstance(tree.this, sqlglot.exp.Literal):
         return text
     return f"({text})"
+
+
+def carried_default(expr: str | None) -> str | None:
+    """A source default as the plan carries it: the SQL :func:`default_sql` renders, or the
+    text unchanged when it is not SQL (the plan check then names it)."""
+    if expr is None:
+        return None
+    try:
+        return default_sql(expr)
+    except DesignError:
+        return expr
 
 
 def table_order(plan: Plan) -> list[PlanTable]:
@@ -101,16 +194,26 @@ def _cols(names: tuple[str, ...]) -> str:
 
 
 def integer_key(table: PlanTable) -> PlanColumn | None:
-    """The table's key column if the key is one integer column (SQLite's rowid), else None."""
+    """The table's key column if it is SQLite's rowid: one integer NOT NULL column, declared
+    exactly ``INTEGER`` where it came from a SQLite source (see :func:`is_rowid_declared`),
+    else None. A key the plan lets be NULL cannot be the rowid, whose NULLs SQLite renumbers
+    (so ``INTEGER PRIMARY KEY DESC``, a rowid-table key SQLite does not alias, stays a key).
+    """
     if len(table.primary_key) != 1:
         return None
     col = table.column(table.primary_key[0])
-    return col if col is not None and col.type == "integer" else None
+    if col is None or col.type != "integer" or col.nullable or not is_rowid_declared(col):
+        return None
+    return col
 
 
 def autoincrement_key(table: PlanTable) -> PlanColumn | None:
     """The key column that is rendered ``AUTOINCREMENT`` (SQLite), or None."""
     return integer_key(table) if table.autoincrement else None
+
+
+def _sole_key(table: PlanTable, col: PlanColumn) -> bool:
+    return len(table.primary_key) == 1 and table.primary_key[0].casefold() == col.name.casefold()
 
 
 def create_table(table: PlanTable, dialect: str = "sqlite") -> str:
@@ -123,6 +226,10 @@ def create_table(table: PlanTable, dialect: str = "sqlite") -> str:
         if single_int_pk and col.primary_key and dialect == "sqlite":
             # Exactly "INTEGER PRIMARY KEY" makes the column the rowid: fast and auto-numbered.
             typ = "INTEGER"
+        elif typ == "INTEGER" and dialect == "sqlite" and _sole_key(table, col):
+            # Not the rowid in the source: "INT" keeps integer affinity without the alias
+            # (whose NULLs would be renumbered and whose text keys would be refused).
+            typ = "INT"
         if typ:
             parts.append(typ)
         if single_int_pk and col.primary_key:

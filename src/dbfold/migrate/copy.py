@@ -22,7 +22,14 @@ from typing import Any
 
 from dbfold.design.render_sql import autoincrement_key
 from dbfold.migrate import journal
-from dbfold.migrate.ops import CopyRecords, CopySqlite, CreateView, JournalKey, Target
+from dbfold.migrate.ops import (
+    CopyRecords,
+    CopySqlite,
+    CreateView,
+    JournalKey,
+    Target,
+    unfaithful_key,
+)
 from dbfold.migrate.progress import NullProgress, Progress
 from dbfold.migrate.records import (
     ReadState,
@@ -158,6 +165,8 @@ class Copier:
         self.orphans: list[Orphan] = []
         self.bytes_read = 0
         self.failed: set[str] = set()
+        #: Target tables left out of this run, and why (the other tables still migrate).
+        self.refused: dict[str, str] = {}
         self.changed: set[str] = set()
         self.written = read_writes(con)
 
@@ -297,9 +306,23 @@ class Copier:
                 "warning",
             )
 
+    # -- refused tables ---------------------------------------------------------------
+    def refuse(self, table: str, why: str) -> None:
+        """Leave target ``table`` out of this run: its sources are skipped and reported."""
+        self.refused.setdefault(table, why)
+
+    def _refused(self, t: Target, *, report: bool = True) -> bool:
+        why = self.refused.get(t.table.name)
+        if why is None:
+            return False
+        self._skip(t, _refusal(t, why), report=report)
+        return True
+
     # -- SQLite -----------------------------------------------------------------------
     def copy_sqlite(self, op: CopySqlite) -> None:
         t = op.target
+        if self._refused(t):
+            return
         path = self.root / op.store.path
         started = time.perf_counter()
         key = t.key
@@ -320,12 +343,17 @@ class Copier:
                     self.con.execute("DETACH DATABASE src")
         except SourceError as exc:
             self._skip(t, f"{exc}; it was skipped, the rest was migrated")
+        except _Bad as exc:
+            self._skip(t, _refusal(t, str(exc)))
         except sqlite3.DatabaseError as exc:
             if target_fault(self.con, exc):
                 raise  # a full, read-only or removed target stops the run (runner explains)
             if self.con.in_transaction:
                 self.con.execute("ROLLBACK")
-            self._skip(t, f"{_explain(exc)}; it was skipped, the rest was migrated")
+            if isinstance(exc, sqlite3.IntegrityError) or "mismatch" in str(exc):
+                self._skip(t, _refusal(t, f"a row breaks a constraint of the target ({exc})"))
+            else:
+                self._skip(t, f"{_explain(exc)}; it was skipped, the rest was migrated")
 
     def _copy_attached(
         self, op: CopySqlite, entry: journal.Entry | None, size: int, mtime: int, started: float
@@ -350,6 +378,9 @@ class Copier:
                 "rows); migrated what it holds now",
                 "warning",
             )
+        unfaithful = unfaithful_key(con, op)
+        if unfaithful is not None:
+            raise _Bad(unfaithful)
         lo = (first or 0) - 1
         status = "copied"
         if entry is not None:
@@ -437,6 +468,15 @@ class Copier:
         kind = op.store.kind
         first = op.targets[0]
         entry = self.entries.get(first.key)
+        if any(t.table.name in self.refused for t in op.targets):
+            reported = False
+            for t in op.targets:
+                reported = self._refused(t, report=not reported) or reported
+            # the record set fills its tables in one pass: none of them is copied
+            for t in op.targets:
+                if t.table.name not in self.refused:
+                    self._skip(t, "", report=False)
+            return
         if kind not in ("json", "jsonl", "csv", "tinydb"):
             why = (
                 "shelve values are pickles and dbfold never unpickles them (that runs code)"
@@ -654,6 +694,16 @@ def _hash_into(path: Path, limit: int, hasher: Any) -> str:
             hasher.update(chunk)
             left -= len(chunk)
     return str(hasher.copy().hexdigest())
+
+
+def _refusal(t: Target, why: str) -> str:
+    """The problem of a table left out: which table, why, and what to do."""
+    s = t.source
+    return (
+        f"table {s.table} (into {t.table.name}) was not migrated: {why}. Fix {t.table.name}"
+        " in .dbfold/plan.json (or the source) and run migrate again; the other tables were"
+        " migrated"
+    )
 
 
 def _explain(exc: sqlite3.Error) -> str:

@@ -7,6 +7,9 @@
   record sets: one streaming pass over the key fields), and, in a merged table whose key
   lacks the discriminator, the same key in two sources;
 * foreign-key orphans between tables of one SQLite store;
+* tables SQLite would refuse to create (a default that is not constant), and keys a target
+  rowid would renumber (NULL or text in a source key that is no rowid alias): the executed
+  run leaves such a table out and migrates the rest;
 * stores that changed since the analysis.
 """
 
@@ -17,7 +20,15 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from dbfold.migrate.ops import CopyRecords, CopySqlite, Operation, Target
+from dbfold.errors import DbfoldError
+from dbfold.migrate.ops import (
+    CopyRecords,
+    CopySqlite,
+    CreateTable,
+    Operation,
+    Target,
+    unfaithful_key,
+)
 from dbfold.migrate.records import ReadState, SourceError
 from dbfold.migrate.sqlsource import readable
 from dbfold.migrate.values import make_extractor
@@ -79,7 +90,14 @@ def _sqlite_checks(
                 counts = con.execute(f"SELECT {sums} FROM {name}").fetchone()
                 for (_p, c), n in zip(notnull, counts, strict=True):
                     if n:
-                        out.append(f"{n:,} NULLs from {s.store}:{s.table} in NOT NULL column {c}")
+                        out.append(
+                            f"{n:,} NULLs from {s.store}:{s.table} in NOT NULL column {c}; the"
+                            f" copy of this table will fail (the rest migrates): set {c}"
+                            ' "nullable": true in .dbfold/plan.json'
+                        )
+            key = unfaithful_key(con, op)
+            if key is not None:
+                out.append(f"{s.store}:{s.table} will not be migrated (the rest migrates): {key}")
             if key_paths and len(key_paths) == len(pk) and [k.casefold() for k in key_paths] != own:
                 cols = ", ".join(map(quote, key_paths))
                 (dups,) = con.execute(
@@ -182,11 +200,31 @@ def _orphans(root: Path, plan: Plan, ops: Sequence[Operation], out: dict[str, li
                 )
 
 
+def _creatable(ops: Sequence[Operation], out: dict[str, list[str]]) -> None:
+    """Create every table in memory: one SQLite refuses is named (the run leaves it out)."""
+    con = sqlite3.connect(":memory:")
+    try:
+        for op in ops:
+            if not isinstance(op, CreateTable):
+                continue
+            try:
+                con.execute(op.sql())
+            except (DbfoldError, sqlite3.Error) as exc:
+                out.setdefault(op.table.name, []).append(
+                    f"table {op.table.name} cannot be created in SQLite ({exc}); fix it in"
+                    " .dbfold/plan.json (a default, a type), or it is left out and the rest"
+                    " migrates"
+                )
+    finally:
+        con.close()
+
+
 def dry_run_problems(
     plan: Plan, analysis: Analysis, root: Path, ops: Sequence[Operation]
 ) -> tuple[dict[str, list[str]], list[Problem]]:
     """Per target table the problems found, and the store-level problems."""
     per_table: dict[str, list[str]] = {}
+    _creatable(ops, per_table)
     problems: list[Problem] = []
     merged_keys: dict[str, list[tuple[str, set[tuple[object, ...]]]]] = {}
     seen: set[str] = set()

@@ -10,11 +10,14 @@ then ``PRAGMA foreign_key_check``.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from dbfold.design.render_sql import create_table, table_order
+from dbfold.design.render_sql import create_table, integer_key, table_order
+from dbfold.errors import DbfoldError
+from dbfold.migrate.target import target_fault
 from dbfold.model import Analysis, Store, Table
 from dbfold.plan import Plan, PlanIndex, PlanTable, PlanView, Source, split_path
 from dbfold.quoting import literal, quote
@@ -137,7 +140,24 @@ class CreateTable:
         return create_table(self.table).replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1)
 
     def run(self, copier: Copier) -> None:
-        copier.con.execute(self.sql())
+        """Create the table; one that SQLite refuses is reported and left out, not fatal."""
+        try:
+            sql = self.sql()
+        except DbfoldError as exc:
+            copier.refuse(self.table.name, f"cannot be rendered ({exc})")
+            return
+        con = copier.con
+        con.execute("SAVEPOINT dbfold_create")
+        try:
+            con.execute(sql)
+        except sqlite3.DatabaseError as exc:
+            con.execute("ROLLBACK TO dbfold_create")
+            con.execute("RELEASE dbfold_create")
+            if target_fault(con, exc):
+                raise
+            copier.refuse(self.table.name, f"cannot be created in SQLite ({exc})")
+            return
+        con.execute("RELEASE dbfold_create")
 
 
 @dataclass
@@ -181,6 +201,54 @@ class CopySqlite:
 
     def run(self, copier: Copier) -> None:
         copier.copy_sqlite(self)
+
+
+def unfaithful_key(con: sqlite3.Connection, op: CopySqlite) -> str | None:
+    """Why the source's key values cannot be kept by a target whose key is the rowid.
+
+    SQLite renumbers a NULL given to an ``INTEGER PRIMARY KEY`` and refuses text there, so
+    a source key that is no rowid alias (``INT PRIMARY KEY``, ``integer auto_increment``)
+    and holds such values would not arrive as it is (a plan from before the key was read
+    right, or a hand edit). A source whose key is itself the rowid is not read again.
+    The source is ATTACH'd to ``con`` as ``src``.
+    """
+    t, s = op.target, op.target.source
+    key = integer_key(t.table)
+    if key is None:
+        return None
+    low = key.name.casefold()
+    path = next((p for p, c in zip(t.paths, t.columns, strict=True) if c.casefold() == low), None)
+    if path is None:
+        return None
+    col = next((c for c in op.source.columns if c.name == path), None)
+    if (
+        col is not None
+        and col.primary_key
+        and not col.nullable
+        and col.type.strip().upper() == "INTEGER"
+        and not op.source.without_rowid
+        and len(op.source.primary_key) == 1
+    ):
+        return None
+    q = quote(path)
+    nulls, others = con.execute(
+        f"SELECT coalesce(sum({q} IS NULL), 0),"
+        f" coalesce(sum(typeof({q}) NOT IN ('integer', 'null')), 0)"
+        f" FROM src.{quote(s.table)}"
+    ).fetchone()
+    if not nulls and not others:
+        return None
+    what = []
+    if nulls:
+        what.append(f"{nulls:,} rows with {path} NULL")
+    if others:
+        what.append(f"{others:,} rows whose {path} is not an integer")
+    return (
+        f"{' and '.join(what)}, which the target's INTEGER PRIMARY KEY {key.name} would"
+        f" renumber or refuse (in {s.store} {path} is not a rowid alias); set"
+        f' {t.table.name}.{key.name} "nullable": true in .dbfold/plan.json, or run'
+        " `dbfold analyze` and `dbfold design` again"
+    )
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from dbfold.design.options import DesignOptions
+from dbfold.design.render_sql import carried_default
 from dbfold.design.state import Draft, Field, Home, State
 from dbfold.model import Store
 from dbfold.plan import Exclusion, escape_key
@@ -24,6 +25,9 @@ def _store_exclusion(store: Store) -> str | None:
 
 def find_homes(state: State, options: DesignOptions) -> State:
     """Make one single-draft home per source table; exclude what cannot or should not move.
+
+    A source default is carried as SQLite evaluates it (``DEFAULT ""`` is the string ``''``,
+    see :func:`~dbfold.design.render_sql.default_sql`).
 
     Excluded: pickle stores, unreadable stores, SQLite's own ``sqlite_*`` tables, record sets
     without fields, and whatever the user excluded in a previous plan.
@@ -60,7 +64,7 @@ def find_homes(state: State, options: DesignOptions) -> State:
                         column=c,
                         nullable=c.nullable,
                         primary_key=c.primary_key or c.name in table.primary_key,
-                        default=c.default,
+                        default=carried_default(c.default),
                     )
                     for c in table.columns
                 )
