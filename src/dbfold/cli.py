@@ -170,6 +170,11 @@ def analyze(out: Output, path: Path) -> int:
     help="Column-name similarity (Jaccard) above which same-shaped tables merge.",
 )
 @click.option(
+    "--merge-by-shape",
+    is_flag=True,
+    help="Merge same-shaped tables whatever their names (default: names must agree too).",
+)
+@click.option(
     "--no-merge",
     multiple=True,
     metavar="[STORE:]TABLE",
@@ -198,6 +203,7 @@ def design(
     naming: str,
     normalize_names: bool,
     merge_threshold: float,
+    merge_by_shape: bool,
     no_merge: tuple[str, ...],
     discriminator: str,
     check: bool,
@@ -235,6 +241,7 @@ def design(
             naming=naming,
             normalize_names=normalize_names,
             merge_threshold=merge_threshold,
+            merge_by_shape=merge_by_shape,
             no_merge=no_merge,
             discriminator=discriminator,
         )
@@ -259,6 +266,7 @@ def design(
             naming=naming,
             normalize_names=normalize_names,
             merge_threshold=merge_threshold,
+            merge_by_shape=merge_by_shape,
             no_merge=no_merge,
             discriminator=discriminator,
         )

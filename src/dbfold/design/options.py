@@ -17,7 +17,10 @@ class DesignOptions:
             stem; ``prefix`` prefixes every table name.
         normalize_names: rewrite names to lower-case ``snake_case`` (otherwise odd names are
             kept as they are and quoted).
-        merge: merge same-shaped tables of different stores at all.
+        merge: merge tables of different stores at all.
+        merge_by_shape: merge same-shaped tables whatever their names (the old rule);
+            otherwise names must agree too (see ``rules.merges``) and same-shaped tables
+            under other names are only suggested.
         merge_threshold: the Jaccard similarity of two tables' column-name sets at or above
             which they merge (1.0: identical names only).
         no_merge: ``store:table`` or bare table names that never merge.
@@ -29,6 +32,7 @@ class DesignOptions:
     naming: str = "keep"
     normalize_names: bool = False
     merge: bool = True
+    merge_by_shape: bool = False
     merge_threshold: float = 1.0
     no_merge: tuple[str, ...] = ()
     discriminator: str = "source"

@@ -100,10 +100,19 @@ def render_report(plan: Plan, analysis: Analysis) -> str:
         out += ["## Decisions", ""]
         out += [f"- **{d.rule}** {_code(d.subject)}: {_cell(d.text)}" for d in plan.decisions]
         out.append("")
-    open_ = [s for s in plan.suggestions if not s.accepted]
+    open_ = [s for s in plan.suggestions if not s.accepted and s.kind != "merge"]
     if open_:
         out += ["## Suggestions (set `accepted: true` in plan.json to apply)", ""]
         out += [f"- {_code(s.id)}: {_cell(s.text)}" for s in open_]
+        out.append("")
+    merges = [s for s in plan.suggestions if not s.accepted and s.kind == "merge"]
+    if merges:
+        # Same shape, different names: dbfold does not guess that they are one entity.
+        out += [
+            "## Suggested merges (set `accepted: true` in plan.json, then run `dbfold design`)",
+            "",
+        ]
+        out += [f"- {_code(s.id)}: {_cell(s.text)}" for s in merges]
         out.append("")
     if plan.notes:
         out += ["## Notes", ""] + [f"- {_cell(n)}" for n in plan.notes] + [""]

@@ -46,9 +46,16 @@ def _clean(name: str, options: DesignOptions) -> str:
     name = normalize(name) if options.normalize_names else name
     if not name.strip():
         name = "table"
-    if name.lower().startswith(_RESERVED):
-        name = f"user_{name}"
-    return name
+    return _unreserved(name)
+
+
+def _unreserved(name: str) -> str:
+    """``name``, or ``user_<name>`` when SQLite or dbfold reserve it (``sqlite_*``, ``dbfold_*``).
+
+    Also for names put together from parts (``DBFOLD`` + ``__id``, ``dbfold`` + ``_events``),
+    which may be reserved though no part is.
+    """
+    return f"user_{name}" if name.lower().startswith(_RESERVED) else name
 
 
 def _column_names(home: Home, state: State, options: DesignOptions) -> Home:
@@ -112,7 +119,7 @@ def _prefixed_names(
         base, cands = wanted[i]
         if choice[i] >= len(cands):
             return None
-        return f"{_clean(cands[choice[i]], options)}_{base}"
+        return _unreserved(f"{_clean(cands[choice[i]], options)}_{base}")
 
     while True:
         groups: dict[str, list[int]] = {}
@@ -132,7 +139,7 @@ def _prefixed_names(
     for i, (base, cands) in wanted.items():
         name = current(i)
         if name is None:
-            name = f"{_clean(cands[0], options)}_{base}" if cands else base
+            name = _unreserved(f"{_clean(cands[0], options)}_{base}") if cands else base
         out[i] = name
     return out
 
@@ -202,7 +209,7 @@ def name_tables(state: State, options: DesignOptions) -> State:
         field_name = "__".join(split_path(child.array)[-1:])
         if options.normalize_names:
             field_name = normalize(field_name)
-        names[i] = unique_name(f"{by_key[child.parent]}__{field_name}", taken)
+        names[i] = unique_name(_unreserved(f"{by_key[child.parent]}__{field_name}"), taken)
         taken.append(names[i])
         by_key[child.key] = names[i]
     homes = tuple(

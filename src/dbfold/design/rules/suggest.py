@@ -4,6 +4,9 @@ A column ``<x>_id`` that is not already a key is a likely reference to a table n
 ``xs`` or ``xes`` (or one ending in ``_x`` … after a store prefix) whose primary key is one
 column. The plan lists it with ``accepted: false``; it becomes a foreign key only once the
 user sets ``accepted: true`` (in plan.json, kept across re-runs of ``design``).
+
+Merge suggestions (``kind: "merge"``) are made and applied by ``rules.merges``; this rule only
+points them at the tables' final names.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from dbfold.design.options import DesignOptions
+from dbfold.design.rules.merges import resolve_merge_suggestions
 from dbfold.design.state import State
 from dbfold.plan import PlanForeignKey, PlanTable, Suggestion
 
@@ -69,7 +73,13 @@ def suggestion_key(s: Suggestion) -> str:
 
 
 def apply_suggestion(table: PlanTable, suggestion: Suggestion) -> PlanTable:
-    """Add an accepted foreign-key suggestion to its table (no-op if already there)."""
+    """Add an accepted foreign-key suggestion to its table (no-op if already there).
+
+    Other kinds (``merge``) change the plan's tables, not one table: ``design`` applies them
+    when it runs again, so here they are a no-op.
+    """
+    if suggestion.kind != "foreign_key":
+        return table
     fk = PlanForeignKey(
         columns=suggestion.columns,
         ref_table=suggestion.ref_table,
@@ -82,6 +92,7 @@ def apply_suggestion(table: PlanTable, suggestion: Suggestion) -> PlanTable:
 
 def suggest_keys(state: State, options: DesignOptions) -> State:
     """Offer likely foreign keys; accept those accepted in the previous plan."""
+    earlier = resolve_merge_suggestions(state.suggestions, state.tables)
     found = likely_foreign_keys(state.tables)
     accepted = state.edits.accepted
     suggestions = tuple(
@@ -89,7 +100,7 @@ def suggest_keys(state: State, options: DesignOptions) -> State:
     )
     notes = list(state.notes)
     if state.previous is not None:
-        now = {k for s in suggestions if s.accepted for k in (s.id, suggestion_key(s))}
+        now = {k for s in (*earlier, *suggestions) if s.accepted for k in (s.id, suggestion_key(s))}
         for s in state.previous.suggestions:
             if s.accepted and not {s.id, suggestion_key(s)} & now:
                 notes.append(f"accepted suggestion {s.id!r} no longer applies")
@@ -103,7 +114,7 @@ def suggest_keys(state: State, options: DesignOptions) -> State:
     return replace(
         state,
         tables=tuple(tables),
-        suggestions=(*state.suggestions, *suggestions),
+        suggestions=(*earlier, *suggestions),
         decisions=tuple(decisions),
         notes=tuple(notes),
     )
