@@ -32,6 +32,7 @@ from dbfold.migrate.ops import (
 )
 from dbfold.migrate.progress import NullProgress, Progress
 from dbfold.migrate.records import (
+    NotMigratable,
     ReadState,
     SourceError,
     csv_records,
@@ -586,8 +587,14 @@ class Copier:
                 raise  # a full, read-only or removed target stops the run (runner explains)
             if con.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
                 con.execute("ROLLBACK")
+            # The JSON verdict is said word for word as analyze said it (it names what to do).
+            why = (
+                str(exc)
+                if isinstance(exc, NotMigratable)
+                else f"{exc}; it was skipped, the rest was migrated"
+            )
             for t in op.targets:
-                self._skip(t, f"{exc}; it was skipped, the rest was migrated", report=t is first)
+                self._skip(t, why, report=t is first)
             return
         except BaseException:
             if con.in_transaction:

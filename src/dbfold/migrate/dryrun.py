@@ -29,12 +29,14 @@ from dbfold.migrate.ops import (
     Target,
     unfaithful_key,
 )
-from dbfold.migrate.records import ReadState, SourceError
+from dbfold.migrate.records import NotMigratable, ReadState, SourceError
 from dbfold.migrate.sqlsource import readable
 from dbfold.migrate.values import make_extractor
 from dbfold.model import Analysis, Column, Problem
 from dbfold.plan import Plan, split_path
 from dbfold.quoting import quote
+from dbfold.scan.json_reader import SMALL
+from dbfold.scan.json_verdict import judge_store
 
 #: Record sets larger than this are not scanned for duplicate keys in a dry run.
 MAX_KEY_SCAN = 256 * 1024 * 1024
@@ -263,6 +265,14 @@ def dry_run_problems(
             except OSError as exc:
                 problems.append(Problem(store.path, f"{store.path}: cannot be read ({exc})"))
                 continue
+            if store.kind in ("json", "tinydb") and size != store.bytes and size <= SMALL:
+                # Changed since the analysis: judge it again, as the run will.
+                verdict = judge_store((root / store.path).read_bytes())
+                if verdict.error is not None:
+                    problems.append(
+                        Problem(store.path, f"{store.path}: {verdict.error}", line=verdict.line)
+                    )
+                    continue
         try:
             if isinstance(op, CopySqlite):
                 found: list[str] = []
@@ -273,6 +283,10 @@ def dry_run_problems(
                     merged_keys.setdefault(op.target.table.name, []).append((store.path, keys))
             else:
                 _record_checks(root, op, per_table)
+        except NotMigratable as exc:  # the JSON verdict, word for word as analyze says it
+            problem = Problem(store.path, f"{store.path}: {exc}")
+            if problem.message not in {p.message for p in problems}:
+                problems.append(problem)
         except (SourceError, sqlite3.DatabaseError) as exc:
             problems.append(Problem(store.path, f"{store.path}: cannot be read ({exc})"))
     for table, groups in merged_keys.items():

@@ -21,8 +21,10 @@ import orjson
 from dbfold.errors import MigrateError
 from dbfold.migrate.values import Record, as_record
 from dbfold.model import Store, Table
+from dbfold.scan import json_reader
 from dbfold.scan.csv_reader import _header
 from dbfold.scan.json_reader import _Cutter, _Fallback
+from dbfold.scan.json_verdict import judge_store, stream_error
 
 CHUNK = 256 * 1024
 #: JSONL bytes parsed per batch: ~10k typical records, a few MB of Python objects at most.
@@ -35,6 +37,18 @@ class SourceError(MigrateError):
     """One source cannot be read; the run skips it and goes on with the rest."""
 
     exit_code = 1
+
+
+class NotMigratable(SourceError):
+    """The shared JSON verdict (:mod:`dbfold.scan.json_verdict`), one line as analyze says it."""
+
+
+def _judged(path: Path) -> Any:
+    """A small JSON file's value, judged exactly as analyze judges it."""
+    verdict = judge_store(path.read_bytes())
+    if verdict.error is not None:
+        raise NotMigratable(verdict.error)
+    return verdict.value
 
 
 @dataclass
@@ -62,16 +76,21 @@ def _open_json(path: Path) -> tuple[Any, bytes]:
 
 
 def _ijson_elements(path: Path, prefix: str, kv: bool) -> Iterator[Any]:
+    seen = [0]
     with open(path, "rb") as f:
         if f.read(3) != b"\xef\xbb\xbf":
             f.seek(0)
         try:
-            if kv:
-                yield from ijson.kvitems(f, prefix, use_float=True)
-            else:
-                yield from ijson.items(f, prefix, use_float=True)
+            items = (
+                ijson.kvitems(f, prefix, use_float=True)
+                if kv
+                else ijson.items(f, prefix, use_float=True)
+            )
+            for item in items:
+                seen[0] += 1
+                yield item
         except (ijson.JSONError, ValueError, RecursionError) as exc:
-            raise SourceError(f"invalid JSON ({exc}); fix the file or exclude it") from exc
+            raise NotMigratable(stream_error(seen[0], exc)) from exc
 
 
 def json_pieces(path: Path, state: ReadState, *, mapping: bool = False) -> Iterator[list[Any]]:
@@ -81,7 +100,12 @@ def json_pieces(path: Path, state: ReadState, *, mapping: bool = False) -> Itera
     try:
         opener = b"{" if mapping else b"["
         if head[:1] != opener:
-            raise SourceError(f"expected a JSON {'object' if mapping else 'array'}")
+            if path.stat().st_size <= json_reader.SMALL:
+                _judged(path)  # raises the analysis' verdict on a bad file
+            raise SourceError(
+                f"holds a JSON {'array' if mapping else 'object'}, not the"
+                f" {'object' if mapping else 'array'} analysed; run `dbfold analyze` again"
+            )
         rest = head[1:].lstrip(b" \t\r\n")
         element = b'"' if mapping else rest[:1]
         if not mapping and element not in (b"{", b"["):
@@ -99,10 +123,22 @@ def json_pieces(path: Path, state: ReadState, *, mapping: bool = False) -> Itera
         pass
     finally:
         f.close()
-    # The fast cutter gave up: stream with ijson, skipping what was already delivered.
+    # The fast cutter gave up: a small file is judged whole as analyze judges it, a big one
+    # streamed with ijson; either way what was already delivered is skipped.
     batch: list[Any] = []
     seen = 0
-    for item in _ijson_elements(path, "" if mapping else "item", mapping):
+    elements: Any
+    if path.stat().st_size <= json_reader.SMALL:
+        value = _judged(path)
+        if type(value) is not (dict if mapping else list):
+            raise SourceError(
+                f"holds a JSON {'array' if mapping else 'object'}, not the"
+                f" {'object' if mapping else 'array'} analysed; run `dbfold analyze` again"
+            )
+        elements = value.items() if isinstance(value, dict) else value
+    else:
+        elements = _ijson_elements(path, "" if mapping else "item", mapping)
+    for item in elements:
         seen += 1
         if seen <= done:
             continue
@@ -117,13 +153,7 @@ def json_pieces(path: Path, state: ReadState, *, mapping: bool = False) -> Itera
 
 def load_whole(path: Path) -> Any:
     """A small JSON file parsed whole (documents, TinyDB files)."""
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise SourceError(f"invalid JSON ({exc}); fix the file or exclude it") from exc
+    return _judged(path)
 
 
 def _keyed(items: list[tuple[str, Any]], key: str, as_int: bool) -> list[Record]:

@@ -11,7 +11,6 @@ describe what can be read (NaN/Infinity, invalid UTF-8, trailing garbage).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +19,8 @@ import ijson
 import orjson
 
 from dbfold.model import Column, Problem, Store, Table
+from dbfold.scan import json_verdict
+from dbfold.scan.json_verdict import Verdict, duplicate_key, judge, stream_error
 from dbfold.scan.records import RecordStats
 from dbfold.scan.walk import display
 
@@ -28,7 +29,7 @@ MAX_BUFFER = 64 * 1024 * 1024
 #: Files up to this size are re-read whole when the streaming parse fails.
 SMALL = 64 * 1024 * 1024
 _WS = b" \t\r\n"
-NAN = re.compile(rb"\b(?:NaN|-?Infinity)\b")
+NAN = json_verdict.NAN
 
 
 class _Fallback(Exception):
@@ -266,11 +267,23 @@ def read_json(path: Path, rel: str, size: int) -> Store:
             else:
                 raise _Fallback
             if cutter.nan:
-                problems.append(nan_problem(rel))
+                problems.append(Problem(rel, f"{rel}: {json_verdict.nan_warning()}", "warning"))
+            if size <= json_verdict.DUPLICATES_MAX:
+                dup = duplicate_key(path.read_bytes())
+                if dup is not None:
+                    message = json_verdict.duplicate_warning(dup)
+                    problems.append(Problem(rel, f"{rel}: {message}", "warning"))
         except _Fallback:
             if size <= SMALL:
                 value, problems = _load_tolerant(path, rel)
-                tables, kind = tables_of(name, value) if value is not None else ((), "json")
+                kind = "json"
+                if isinstance(value, (list, dict)):
+                    tables, kind = tables_of(name, value)
+                else:
+                    tables = ()
+                    if not any(p.severity == "error" for p in problems):
+                        message = json_verdict.not_records(value)
+                        problems.append(Problem(rel, f"{rel}: {message}"))
             else:
                 tables, kind, problems = _stream_ijson(path, rel, name)
     return Store(rel, kind, size, tables=tables, problems=tuple(problems), encoding=enc)
@@ -287,72 +300,21 @@ def nan_problem(rel: str) -> Problem:
 
 
 def _load_tolerant(path: Path, rel: str) -> tuple[Any, list[Problem]]:
-    """Read a small JSON file whole, saying what is wrong and keeping what can be read."""
-    problems: list[Problem] = []
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return orjson.loads(raw), problems
-    except orjson.JSONDecodeError as exc:
-        first_error = str(exc)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        text = raw.decode("utf-8", "replace")
-        problems.append(
-            Problem(
-                rel,
-                f"{rel}: not valid UTF-8 (first bad byte at offset {exc.start}); the bad bytes "
-                "were read as U+FFFD — re-save the file as UTF-8",
-                "warning",
-            )
-        )
-    if "recursion limit" in first_error:
-        problems.append(_too_deep(rel))
-        return None, problems
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        problems.append(_too_deep(rel))
-        return None, problems
-    except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data":
-            value, _end = json.JSONDecoder().raw_decode(text, _skip_text_ws(text))
-            problems.append(
-                Problem(
-                    rel,
-                    f"{rel}: unexpected data after the JSON value (line {exc.lineno}, column "
-                    f"{exc.colno}); the value before it was analysed — remove the trailing "
-                    "data",
-                    line=exc.lineno,
-                )
-            )
-            return value, problems
-        problems.append(
-            Problem(
-                rel,
-                f"{rel}: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
-                "fix the file or exclude it",
-                line=exc.lineno,
-            )
-        )
-        return None, problems
-    if NAN.search(raw):
-        problems.append(nan_problem(rel))
-    return value, problems
+    """Read a small JSON file whole and judge it as migrate does (:func:`judge`).
+
+    Returns what can be described (the value, or the value before trailing data of a file
+    that is not migratable) and the problems, the verdict's error last.
+    """
+    return verdict_problems(judge(path.read_bytes()), rel)
 
 
-def _skip_text_ws(text: str) -> int:
-    return len(text) - len(text.lstrip())
-
-
-def _too_deep(rel: str) -> Problem:
-    return Problem(
-        rel,
-        f"{rel}: nested too deeply to read (more than 1,000 levels of arrays/objects); "
-        "flatten the data or exclude the file",
-    )
+def verdict_problems(verdict: Verdict, rel: str) -> tuple[Any, list[Problem]]:
+    """A verdict as analyze reports it: (what to describe, problems)."""
+    problems = [Problem(rel, f"{rel}: {w}", "warning") for w in verdict.warnings]
+    if verdict.error is not None:
+        problems.append(Problem(rel, f"{rel}: {verdict.error}", line=verdict.line))
+        return verdict.readable, problems
+    return verdict.value, problems
 
 
 def _stream_ijson(path: Path, rel: str, name: str) -> tuple[tuple[Table, ...], str, list[Problem]]:
@@ -381,13 +343,8 @@ def _stream_ijson(path: Path, rel: str, name: str) -> tuple[tuple[Table, ...], s
                     digits = digits and k.isdigit()
                     stats.add(v if type(v) is dict else {"value": v})
         except (ijson.JSONError, ValueError, RecursionError) as exc:
-            problems.append(
-                Problem(
-                    rel,
-                    f"{rel}: invalid JSON after {stats.rows} records ({exc}); the records "
-                    "before it were analysed — fix the file or exclude it",
-                )
-            )
+            # The records before the error are described; the file is not migrated.
+            problems.append(Problem(rel, f"{rel}: {stream_error(stats.rows, exc)}"))
     if layout == "map":
         return (_keyed_table(name, stats, "map", digits),), "json", problems
     return (Table(name, stats.rows, stats.columns(), layout=layout),), "json", problems

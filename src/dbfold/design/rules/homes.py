@@ -9,6 +9,7 @@ from dbfold.design.render_sql import carried_default
 from dbfold.design.state import Draft, Field, Home, State
 from dbfold.model import Store
 from dbfold.plan import Exclusion, escape_key
+from dbfold.scan.json_verdict import not_migratable
 
 PICKLE_REASON = "pickle files are never loaded (unpickling runs arbitrary code)"
 
@@ -18,6 +19,10 @@ def _store_exclusion(store: Store) -> str | None:
     if store.kind == "pickle":
         return PICKLE_REASON
     errors = [p.message for p in store.problems if p.severity == "error"]
+    refused = [m for m in errors if not_migratable(m)]
+    if refused:
+        # analyze's verdict (dbfold.scan.json_verdict): it says why and what to do.
+        return refused[0]
     if not store.tables and errors:
         return f"could not be read: {errors[0]}"
     return None
@@ -29,7 +34,8 @@ def find_homes(state: State, options: DesignOptions) -> State:
     A source default is carried as SQLite evaluates it (``DEFAULT ""`` is the string ``''``,
     see :func:`~dbfold.design.render_sql.default_sql`).
 
-    Excluded: pickle stores, unreadable stores, SQLite's own ``sqlite_*`` tables, record sets
+    Excluded: pickle stores, unreadable stores (and those analyze judged not migratable,
+    with its message as the reason), SQLite's own ``sqlite_*`` tables, record sets
     without fields, and whatever the user excluded in a previous plan.
     """
     homes: list[Home] = []
