@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from dbfold.design import design
+from dbfold.scan import analyze
 from dbfold.scan.stores import scan_stores
 
 PAGE = 4096
@@ -102,3 +104,11 @@ def test_a_sound_database_has_no_damage_problem(tmp_path: Path) -> None:
     (store,) = scan_stores(root).stores
     assert store.problems == ()
     assert store.tables[0].rows == 3000
+
+
+def test_a_table_that_cannot_be_read_is_excluded_with_the_damage(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    garbage_in_a_leaf(root / "bad.db")
+    plan = design(analyze(root))
+    (excluded,) = [e for e in plan.excluded if e.store == "bad.db"]
+    assert "damaged" in excluded.reason and ".recover" in excluded.reason

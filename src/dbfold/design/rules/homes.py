@@ -28,6 +28,15 @@ def _store_exclusion(store: Store) -> str | None:
     return None
 
 
+def _empty_reason(store: Store, table: str) -> str:
+    """Why a table with no fields has no home: damaged (analyze says how), or empty."""
+    marker = f"table {table!r} cannot be read"
+    for problem in store.problems:
+        if problem.severity == "error" and marker in problem.message:
+            return problem.message  # names the damage and the .recover command
+    return "no fields found (the record set is empty)"
+
+
 def find_homes(state: State, options: DesignOptions) -> State:
     """Make one single-draft home per source table; exclude what cannot or should not move.
 
@@ -61,7 +70,7 @@ def find_homes(state: State, options: DesignOptions) -> State:
             elif store.kind == "sqlite" and table.name.lower().startswith("sqlite_"):
                 exclude(store.path, table.name, "SQLite's own bookkeeping table")
             elif not table.columns and not table.rows:
-                exclude(store.path, table.name, "no fields found (the record set is empty)")
+                exclude(store.path, table.name, _empty_reason(store, table.name))
             else:
                 fields = tuple(
                     Field(
