@@ -80,6 +80,23 @@ def resolve_target(plan: Plan, root: Path, target: str | None = None) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def _exclusions(plan: Plan) -> list[Problem]:
+    """What the plan leaves out of sources, said in every run (the plan alone holds it)."""
+    out = []
+    for e in plan.excluded:
+        if e.kind != "table" or e.reason.startswith("SQLite's own"):
+            continue  # columns/views are in the report; sqlite_* tables are SQLite's
+        what = f"table {e.table!r} of {e.store}" if e.table else e.store
+        out.append(
+            Problem(
+                e.store,
+                f"{what} is excluded in .dbfold/plan.json and not migrated: {e.reason}",
+                "warning",
+            )
+        )
+    return out
+
+
 def plan_hash(plan: Plan) -> str:
     """A short hash of the plan's tables (a resumed build must use the same plan)."""
     raw = b"".join(t.to_json(indent=False) for t in plan.tables)
@@ -197,6 +214,7 @@ def migrate(
     ops, notes = build_operations(plan, analysis)
     sources_bytes = sum(s.bytes for s in analysis.stores if s.path in set(plan.stores))
     problems = [Problem(str(dest), n, "warning") for n in notes]
+    problems += _exclusions(plan)
     if not execute:
         kind = classify(dest, may_write=False)
         table_problems, found = dry_run_problems(plan, analysis, root, ops)
