@@ -14,9 +14,10 @@ a constraint is replayed row by row to name the first bad record.
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,56 @@ SQLITE_CHUNK = 250_000
 
 class _Bad(Exception):
     """A record breaks a target constraint; the source's copy is rolled back."""
+
+
+class _KeyConflict(Exception):
+    """A copy broke a UNIQUE or PRIMARY KEY constraint; the message names the keys."""
+
+
+_CONSTRAINT = re.compile(r"(UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
+
+
+def _key_text(key: Sequence[object]) -> str:
+    return repr(key[0]) if len(key) == 1 else repr(tuple(key))
+
+
+def key_conflict(
+    label: str,
+    target: str,
+    cols: Sequence[str],
+    keys: Sequence[Sequence[object]],
+    *,
+    other: str | None = None,
+    discriminator: str | None = None,
+    value: str | None = None,
+) -> str:
+    """The one-line explanation of duplicate keys (the dry run says it the same way).
+
+    ``label`` is the source (``store:table``), ``cols`` the key columns of ``target``
+    without the discriminator, ``keys`` up to 3 duplicate key values. Without ``other`` the
+    duplicates are inside the source; with it they are rows of ``other`` (another source of
+    the merged table), which marks its rows with the same ``discriminator`` ``value`` or,
+    without ``value``, whose key lacks the discriminator.
+    """
+    names = ", ".join(cols)
+    shown = ", ".join(_key_text(k) for k in keys[:3])
+    if other is None:
+        return (
+            f"{label} holds duplicate keys ({names}) for table {target}, e.g. {shown}: the"
+            f" source does not keep ({names}) unique, so drop the key on {names} of {target}"
+            f" in .dbfold/plan.json (or remove the duplicates from {label})"
+        )
+    if value is not None:
+        return (
+            f"{label} and {other} both mark their rows {discriminator} = {value!r} in table"
+            f" {target}, so their keys ({names}) collide, e.g. {shown}: give the sources"
+            " different discriminator values in .dbfold/plan.json"
+        )
+    return (
+        f"keys ({names}) occur in both {label} and {other} in table {target}, e.g. {shown},"
+        f" and the key lacks the discriminator: add {discriminator} to the primary key of"
+        f" {target} in .dbfold/plan.json"
+    )
 
 
 class _Writer:
@@ -340,10 +391,23 @@ class Copier:
                 self.con.execute("ATTACH DATABASE ? AS src", (uri,))
                 try:
                     self._copy_attached(op, entry, size, mtime, started)
+                except sqlite3.IntegrityError as exc:
+                    if self.con.in_transaction:
+                        self.con.execute("ROLLBACK")
+                    why = self._key_problem(op, exc)  # the source is still attached
+                    if why is None:
+                        raise
+                    raise _KeyConflict(why) from exc
                 finally:
                     self.con.execute("DETACH DATABASE src")
         except SourceError as exc:
             self._skip(t, f"{exc}; it was skipped, the rest was migrated")
+        except _KeyConflict as exc:
+            self._skip(
+                t,
+                f"table {t.source.table} (into {t.table.name}) was not migrated: {exc}; then"
+                " run migrate again (the other tables were migrated)",
+            )
         except _Bad as exc:
             self._skip(t, _refusal(t, str(exc)))
         except sqlite3.DatabaseError as exc:
@@ -356,15 +420,96 @@ class Copier:
             else:
                 self._skip(t, f"{_explain(exc)}; it was skipped, the rest was migrated")
 
+    def _key_problem(self, op: CopySqlite, exc: sqlite3.IntegrityError) -> str | None:
+        """Why a copy broke a UNIQUE or PRIMARY KEY constraint, with the duplicate keys.
+
+        Runs after the copy was rolled back, with the source still ATTACH'd as ``src``:
+        first duplicates inside the source (GROUP BY … HAVING count(*) > 1), then, in a
+        merged table, keys already in the target from another source. None when neither
+        explains it (the caller reports SQLite's own message).
+        """
+        found = _CONSTRAINT.search(str(exc))
+        if found is None:
+            return None
+        t, s = op.target, op.target.source
+        cols = [c.strip().rsplit(".", 1)[-1] for c in found.group(2).split(",")]
+        exprs = {c.casefold(): f"s.{quote(p)}" for p, c in zip(t.paths, t.columns, strict=True)}
+        if t.fill_surrogate and s.surrogate:
+            exprs[s.surrogate.casefold()] = f"s.{op.rowid or 'rowid'}"
+        disc = s.discriminator if s.discriminator and s.value is not None else None
+        key = [c for c in cols if disc is None or c.casefold() != disc.casefold()]
+        if not key or any(c.casefold() not in exprs for c in key):
+            return None
+        sel = ", ".join(exprs[c.casefold()] for c in key)
+        src = f"src.{quote(s.table)} AS s"
+        label = f"{s.store}:{s.table}"
+        con = self.con
+        try:
+            notnull = " AND ".join(f"{exprs[c.casefold()]} IS NOT NULL" for c in key)
+            dups = con.execute(
+                f"SELECT {sel} FROM {src} WHERE {notnull} GROUP BY {sel}"
+                f" HAVING count(*) > 1 ORDER BY {sel} LIMIT 3"
+            ).fetchall()
+            if dups:
+                return key_conflict(label, t.table.name, key, dups)
+            if disc is None:
+                return None
+            on = " AND ".join(f"m.{quote(c)} = {exprs[c.casefold()]}" for c in key)
+            join = f"SELECT {sel}, m.{quote(disc)} FROM {src} JOIN main.{quote(t.table.name)} AS m"
+            same = [
+                f"{o.store}:{o.table}"
+                for o in t.table.sources
+                if o.discriminator == s.discriminator
+                and o.value == s.value
+                and (o.store, o.table, o.array) != (s.store, s.table, s.array)
+            ]
+            if same:
+                rows = con.execute(
+                    f"{join} ON {on} AND m.{quote(disc)} = ? ORDER BY {sel} LIMIT 3", (s.value,)
+                ).fetchall()
+                if rows:
+                    return key_conflict(
+                        label,
+                        t.table.name,
+                        key,
+                        [r[:-1] for r in rows],
+                        other=", ".join(same),
+                        discriminator=disc,
+                        value=s.value,
+                    )
+                return None
+            rows = con.execute(
+                f"{join} ON {on} AND m.{quote(disc)} IS NOT ? ORDER BY {sel} LIMIT 3", (s.value,)
+            ).fetchall()
+        except sqlite3.Error:
+            return None
+        if not rows:
+            return None
+        names = {o.value: f"{o.store}:{o.table}" for o in t.table.sources}
+        others = list(dict.fromkeys(names.get(r[-1], f"{disc} = {r[-1]!r}") for r in rows))
+        return key_conflict(
+            label,
+            t.table.name,
+            key,
+            [r[:-1] for r in rows],
+            other=", ".join(others),
+            discriminator=disc,
+        )
+
     def _copy_attached(
         self, op: CopySqlite, entry: journal.Entry | None, size: int, mtime: int, started: float
     ) -> None:
         t, s = op.target, op.target.source
         con = self.con
         name = f"src.{quote(s.table)}"
+        # A column named rowid/_rowid_/oid hides that name: op.rowid is one that reaches
+        # the real rowid (None: none does, the table is copied whole).
+        rowid = op.rowid or "rowid"
         try:
+            if op.rowid is None:
+                raise sqlite3.OperationalError("no rowid to reach")
             first, hi, count = con.execute(
-                f"SELECT min(rowid), max(rowid), count(*) FROM {name}"
+                f"SELECT min({rowid}), max({rowid}), count(*) FROM {name}"
             ).fetchone()
             has_rowid = True
         except sqlite3.OperationalError as exc:
@@ -388,7 +533,7 @@ class Copier:
             wm = entry.watermark
             if has_rowid and wm is not None and hi is not None and hi >= wm:
                 (upto,) = con.execute(
-                    f"SELECT count(*) FROM {name} WHERE rowid <= ?", (wm,)
+                    f"SELECT count(*) FROM {name} WHERE {rowid} <= ?", (wm,)
                 ).fetchone()
                 if upto == entry.rows_total:
                     if hi == wm:
@@ -424,7 +569,7 @@ class Copier:
                 a = lo
                 while a < hi:
                     b = min(hi, a + step)
-                    cur = con.execute(sql, (a, b))
+                    cur = con.execute(sql, (a + 1, b))  # inclusive bounds
                     copied += cur.rowcount
                     self.progress.advance(cur.rowcount, 0)
                     a = b

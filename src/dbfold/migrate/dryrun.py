@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from dbfold.errors import DbfoldError
@@ -60,17 +61,31 @@ def _column(cols: Sequence[Column], path: str) -> Column | None:
 
 def _sqlite_checks(
     root: Path, op: CopySqlite, out: list[str], problems: list[Problem]
-) -> set[tuple[object, ...]] | None:
+) -> _Keys | None:
     t, s = op.target, op.target.source
     notnull = [
         (p, c)
         for p, c in zip(t.paths, t.columns, strict=True)
         if (col := t.table.column(c)) is not None and not col.nullable
     ]
-    pk = [c.casefold() for c in t.table.primary_key if c != s.discriminator]
-    key_paths = [p for p, c in zip(t.paths, t.columns, strict=True) if c.casefold() in pk]
+    from dbfold.migrate.copy import key_conflict
+
+    disc = (s.discriminator or "").casefold()
+    path_of = {c.casefold(): p for p, c in zip(t.paths, t.columns, strict=True)}
+    key_cols = [c for c in t.table.primary_key if c.casefold() != disc]
+    pk = [c.casefold() for c in key_cols]
+    key_paths = [path_of[c] for c in pk if c in path_of]
     own = [k.casefold() for k in op.source.primary_key]
-    keys: set[tuple[object, ...]] | None = None
+    keys: _Keys | None = None
+    label = f"{s.store}:{s.table}"
+    # A merged table whose key holds the discriminator: keys collide only between sources
+    # that mark their rows with the same value.
+    shared = any(
+        o.discriminator == s.discriminator
+        and o.value == s.value
+        and (o.store, o.table, o.array) != (s.store, s.table, s.array)
+        for o in t.table.sources
+    )
     con = sqlite3.connect(":memory:")
     try:
         with readable(root / op.store.path) as (uri, _snap):
@@ -102,22 +117,63 @@ def _sqlite_checks(
                 out.append(f"{s.store}:{s.table} will not be migrated (the rest migrates): {key}")
             if key_paths and len(key_paths) == len(pk) and [k.casefold() for k in key_paths] != own:
                 cols = ", ".join(map(quote, key_paths))
-                (dups,) = con.execute(
-                    f"SELECT count(*) FROM (SELECT 1 FROM {name}"
-                    f" GROUP BY {cols} HAVING count(*) > 1)"
-                ).fetchone()
+                present = " AND ".join(f"{quote(k)} IS NOT NULL" for k in key_paths)
+                dups = con.execute(
+                    f"SELECT {cols} FROM {name} WHERE {present}"
+                    f" GROUP BY {cols} HAVING count(*) > 1 ORDER BY {cols} LIMIT 3"
+                ).fetchall()
                 if dups:
-                    out.append(f"{dups:,} duplicate keys ({', '.join(pk)}) in {s.store}:{s.table}")
+                    out.append(
+                        key_conflict(label, t.table.name, key_cols, dups)
+                        + "; the copy of this table will fail (the rest migrates)"
+                    )
+            in_pk = disc in {k.casefold() for k in t.table.primary_key}
             if (
                 s.discriminator
                 and key_paths
-                and s.discriminator.casefold() not in {k.casefold() for k in t.table.primary_key}
+                and len(key_paths) == len(pk)
+                and (not in_pk or (s.value is not None and shared))
             ):
                 cols = ", ".join(map(quote, key_paths))
-                keys = set(con.execute(f"SELECT {cols} FROM {name}"))
+                present = " AND ".join(f"{quote(k)} IS NOT NULL" for k in key_paths)
+                keys = _Keys(
+                    label,
+                    tuple(key_cols),
+                    set(con.execute(f"SELECT {cols} FROM {name} WHERE {present}")),
+                    s.discriminator,
+                    s.value,
+                    in_pk,
+                )
     finally:
         con.close()
     return keys
+
+
+@dataclass
+class _Keys:
+    """The keys of one source of a merged table, for the comparison between sources."""
+
+    label: str  # store:table
+    cols: tuple[str, ...]  # the target's key columns, without the discriminator
+    keys: set[tuple[object, ...]]
+    discriminator: str | None
+    value: str | None
+    in_pk: bool  # the discriminator is part of the target's key
+
+
+def _order(key: tuple[object, ...]) -> tuple[tuple[int, object], ...]:
+    """Sort keys roughly as SQLite orders them (numbers, then text, then blobs)."""
+    out: list[tuple[int, object]] = []
+    for v in key:
+        if isinstance(v, (int, float)):
+            out.append((1, v))
+        elif isinstance(v, str):
+            out.append((2, v))
+        elif isinstance(v, bytes):
+            out.append((3, v))
+        else:
+            out.append((0, 0))
+    return tuple(out)
 
 
 def _record_checks(root: Path, op: CopyRecords, out: dict[str, list[str]]) -> None:
@@ -228,7 +284,7 @@ def dry_run_problems(
     per_table: dict[str, list[str]] = {}
     _creatable(ops, per_table)
     problems: list[Problem] = []
-    merged_keys: dict[str, list[tuple[str, set[tuple[object, ...]]]]] = {}
+    merged_keys: dict[str, list[_Keys]] = {}
     seen: set[str] = set()
     for op in ops:
         if not isinstance(op, (CopySqlite, CopyRecords)):
@@ -280,7 +336,7 @@ def dry_run_problems(
                 if found:
                     per_table.setdefault(op.target.table.name, []).extend(found)
                 if keys is not None:
-                    merged_keys.setdefault(op.target.table.name, []).append((store.path, keys))
+                    merged_keys.setdefault(op.target.table.name, []).append(keys)
             else:
                 _record_checks(root, op, per_table)
         except NotMigratable as exc:  # the JSON verdict, word for word as analyze says it
@@ -289,14 +345,26 @@ def dry_run_problems(
                 problems.append(problem)
         except (SourceError, sqlite3.DatabaseError) as exc:
             problems.append(Problem(store.path, f"{store.path}: cannot be read ({exc})"))
+    from dbfold.migrate.copy import key_conflict
+
     for table, groups in merged_keys.items():
-        for i, (a, ka) in enumerate(groups):
-            for b, kb in groups[i + 1 :]:
-                both = ka & kb
+        for i, a in enumerate(groups):
+            for b in groups[i + 1 :]:
+                if a.in_pk and a.value != b.value:
+                    continue  # the discriminator keeps their keys apart
+                both = a.keys & b.keys
                 if both:
                     per_table.setdefault(table, []).append(
-                        f"{len(both):,} keys occur in both {a} and {b}, and the key lacks the"
-                        f" discriminator (first: {min(both, key=repr)!r})"
+                        key_conflict(
+                            b.label,
+                            table,
+                            b.cols,
+                            sorted(both, key=_order)[:3],
+                            other=a.label,
+                            discriminator=b.discriminator,
+                            value=b.value if b.in_pk else None,
+                        )
+                        + f"; the copy of {b.label} will fail (the rest migrates)"
                     )
     with contextlib.suppress(SourceError, sqlite3.DatabaseError):
         _orphans(root, plan, ops, per_table)

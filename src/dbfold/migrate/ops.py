@@ -182,18 +182,34 @@ class CopySqlite:
             text += f"; {s.discriminator} = {s.value!r}"
         return text
 
+    @property
+    def rowid(self) -> str | None:
+        """The name that reaches the source table's real rowid, or None if none does.
+
+        A column named ``rowid``, ``_rowid_`` or ``oid`` hides that name (SQLite then means
+        the column), so the first name no column takes is used; a WITHOUT ROWID table, or
+        one whose columns take all three, has none and is copied whole.
+        """
+        if self.source.without_rowid:
+            return None
+        taken = {c.name.casefold() for c in self.source.columns}
+        return next((n for n in ("rowid", "_rowid_", "oid") if n not in taken), None)
+
     def select_sql(self, lo: bool = True) -> str:
-        """The INSERT … SELECT this copy runs (rowid bounds as parameters)."""
+        """The INSERT … SELECT this copy runs (inclusive rowid bounds as parameters)."""
         t, s = self.target, self.target.source
+        rowid = self.rowid
         cols = list(t.columns)
         exprs = [f"src.{quote(s.table)}.{quote(p)}" for p in t.paths]
         if t.fill_surrogate and s.surrogate:
             cols.append(s.surrogate)
-            exprs.append("rowid")
+            exprs.append(rowid or "NULL")  # no rowid to reach: SQLite numbers the rows
         if s.discriminator and s.value is not None:
             cols.append(s.discriminator)
             exprs.append(literal(s.value))
-        where = " WHERE rowid > ? AND rowid <= ?" if lo else ""
+        # Inclusive bounds: callers pass (after + 1, upto), so the lowest rowid, -2**63,
+        # never needs a bound below it.
+        where = f" WHERE {rowid} >= ? AND {rowid} <= ?" if lo and rowid else ""
         return (
             f"INSERT INTO main.{quote(t.table.name)} ({', '.join(map(quote, cols))})"
             f" SELECT {', '.join(exprs)} FROM src.{quote(s.table)}{where}"

@@ -107,6 +107,20 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
+def _once(problems: list[Problem]) -> tuple[Problem, ...]:
+    """Each problem once, in the order first found (every table of an unreadable store, or
+    every target of one record set, reports the same message); the gravest severity wins."""
+    out: dict[tuple[str, str, int | None], Problem] = {}
+    for p in problems:
+        key = (p.path, p.message, p.line)
+        seen = out.get(key)
+        if seen is None:
+            out[key] = p
+        elif seen.severity != "error" and p.severity == "error":
+            out[key] = replace(seen, severity="error")
+    return tuple(out.values())
+
+
 def _table_plans(
     plan: Plan, ops: list[Operation], problems: dict[str, list[str]]
 ) -> tuple[TablePlan, ...]:
@@ -227,7 +241,7 @@ def migrate(
             run_id,
             "dry-run",
             tables=_table_plans(plan, ops, table_problems),
-            problems=tuple(problems),
+            problems=_once(problems),
             seconds=round(time.perf_counter() - started, 3),
             rows=sum(t.rows for t in _table_plans(plan, ops, {})),
             sources_bytes=sources_bytes,
@@ -278,7 +292,7 @@ def migrate(
         "incremental" if made else "new",
         tables=_table_plans(plan, ops, {}),
         sources=tuple(copier.results),
-        problems=tuple(problems),
+        problems=_once(problems),
         orphans=tuple(copier.orphans),
         verify=check,
         seconds=round(time.perf_counter() - started, 3),

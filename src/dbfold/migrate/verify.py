@@ -168,9 +168,12 @@ def _sqlite_side(
         con.execute("ATTACH DATABASE ? AS src", (uri,))
         try:
             name = f"src.{quote(t.source.table)}"
+            rowid = op.rowid
             try:
+                if rowid is None:
+                    raise sqlite3.OperationalError("no rowid to reach")
                 first, hi, count = con.execute(
-                    f"SELECT min(rowid), max(rowid), count(*) FROM {name}"
+                    f"SELECT min({rowid}), max({rowid}), count(*) FROM {name}"
                 ).fetchone()
             except sqlite3.OperationalError:
                 con.execute(op.select_sql(lo=False))
@@ -183,14 +186,14 @@ def _sqlite_side(
             if entry is not None and entry.watermark is not None and hi > entry.watermark:
                 top = entry.watermark
                 (pending,) = con.execute(
-                    f"SELECT count(*) FROM {name} WHERE rowid > ?", (top,)
+                    f"SELECT count(*) FROM {name} WHERE {rowid} > ?", (top,)
                 ).fetchone()
             a = first - 1
             step = max(1, (top - a) * MIRROR_ROWS // max(1, count))
             sql = op.select_sql()
             while a < top:
                 b_ = min(top, a + step)
-                con.execute(sql, (a, b_))
+                con.execute(sql, (a + 1, b_))
                 mirror.drain(t, sink)
                 a = b_
             return int(pending)
