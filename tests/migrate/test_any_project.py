@@ -119,9 +119,9 @@ sql_values = st.one_of(st.none(), ints, floats, texts, st.binary(max_size=8))
 
 #: SQLite refuses to create tables named ``sqlite_…``.
 sqlite_tables = names.filter(lambda n: not n.casefold().startswith("sqlite_"))
-#: Left out of SQLite columns: a column named ``rowid``/``oid``/``_rowid_`` shadows the
-#: rowid, and the SQLite copy ranges over it (see the report of issue 11: rows lost).
-sqlite_columns = names.filter(lambda n: n.casefold() not in {"rowid", "oid", "_rowid_"})
+#: SQLite columns may be named ``rowid``/``oid``/``_rowid_`` (they hide SQLite's rowid;
+#: the copy then reaches it by another of the three names).
+sqlite_columns = names
 
 #: Left out of CSV headers: a blank header cell (read as ``col_N``) makes migrate take a
 #: header-less file's first row for a header (see the report of issue 11: rows lost).
