@@ -123,9 +123,9 @@ sqlite_tables = names.filter(lambda n: not n.casefold().startswith("sqlite_"))
 #: the copy then reaches it by another of the three names).
 sqlite_columns = names
 
-#: Left out of CSV headers: a blank header cell (read as ``col_N``) makes migrate take a
-#: header-less file's first row for a header (see the report of issue 11: rows lost).
-csv_columns = names.filter(lambda n: n.strip() != "")
+#: CSV headers may have blank cells (read as ``col_N``); analyze records whether the
+#: first row is a header, and migrate follows it.
+csv_columns = names
 
 
 @st.composite

@@ -303,7 +303,15 @@ def csv_records(
             return
         names = _header(first)
         pending: list[list[str]] = []
-        if not set(names) & set(known) and all(n.startswith("col_") for n in known):
+        # analyze says whether the first row is a header (an analysis written before it
+        # did: guessed from the names, which a first row with a blank cell fooled).
+        said = dialect.get("header")
+        headerless = (
+            said == "no"
+            if said in ("yes", "no")
+            else not set(names) & set(known) and all(n.startswith("col_") for n in known)
+        )
+        if headerless:
             names = [f"col_{i}" for i in range(1, len(first) + 1)]
             pending.append(first)
         cast = [casters.get(n) for n in names]

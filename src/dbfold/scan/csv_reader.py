@@ -204,7 +204,7 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
         tables=(Table(display(path.stem), stats.rows, _as_text(stats.columns()), layout="csv"),),
         problems=tuple(problems),
         encoding=enc,
-        dialect=_dialect(dialect),
+        dialect={**_dialect(dialect), "header": "yes" if has_header else "no"},
     )
 
 
