@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
 import orjson
 import pytest
 
+from cli_support import run
 from dbfold.demo import build_sample_project
 from dbfold.plan import Plan
-
-ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
-
-
-def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "dbfold", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=root,
-        env=ENV,
-    )
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    return done
 
 
 def sources(root: Path) -> dict[str, str]:

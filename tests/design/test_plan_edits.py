@@ -8,10 +8,7 @@ the old thing is rewritten (and listed, one line per place), and afterwards ``mi
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -19,10 +16,9 @@ from typing import Any
 import orjson
 import pytest
 
+from cli_support import run
 from dbfold.adapters import connect
 from dbfold.plan import Plan
-
-ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
 
 MUSIC = """
 CREATE TABLE Artist (ArtistId INTEGER PRIMARY KEY, Name TEXT NOT NULL);
@@ -47,20 +43,6 @@ INSERT INTO customer VALUES (1, 'x');
 INSERT INTO log VALUES (1, 'c');
 INSERT INTO entry VALUES (1, 1, 'first');
 """
-
-
-def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m dbfold`` in ``root`` as a user would."""
-    done = subprocess.run(
-        [sys.executable, "-m", "dbfold", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=root,
-        env=ENV,
-    )
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    return done
 
 
 @pytest.fixture

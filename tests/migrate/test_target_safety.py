@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 import dbfold.migrate.target as target_mod
+from cli_support import ENV
+from cli_support import run as _cli
 from dbfold.demo import build_sample_project
 from dbfold.errors import MigrateError, OptimizeError
 from dbfold.migrate import MigrationReport, migrate, verify
@@ -32,7 +34,6 @@ from dbfold.units import human_bytes
 
 Sample = tuple[Path, Plan, Analysis]
 Prep = Callable[[Path], tuple[Plan, Analysis]]
-ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -44,19 +45,6 @@ def _child(code: str, returncode: int = 0) -> None:
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == returncode, done.stderr
-
-
-def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "dbfold", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=root,
-        env=ENV,
-    )
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    return done
 
 
 def _hot_journal_of_another_database(folder: Path) -> Path:

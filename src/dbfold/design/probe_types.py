@@ -20,6 +20,7 @@ from typing import Any
 
 from dbfold import sqlitefiles
 from dbfold.design.probe import LOCK_TIMEOUT, probe_suggestions, readable
+from dbfold.design.render_sql import affinity
 from dbfold.model import Analysis, Table
 from dbfold.plan import Decision, Plan, PlanColumn, PlanTable
 from dbfold.quoting import quote
@@ -35,24 +36,6 @@ _ALLOWED = {
 }
 _STRICT = re.compile(r"\)\s*(?:WITHOUT\s+ROWID\s*,\s*)?STRICT\b[^)]*$", re.IGNORECASE)
 _NOTE = re.compile(r"^values (?:of \S+ )?disagree with declared ")
-
-
-def affinity(declared: str) -> str:
-    """SQLite's type affinity of a declared column type (section 3.1 of the docs).
-
-    >>> [affinity(t) for t in ("BIGINT", "VARCHAR(9)", "DOUBLE", "", "DECIMAL")]
-    ['INTEGER', 'TEXT', 'REAL', 'BLOB', 'NUMERIC']
-    """
-    t = declared.upper()
-    if "INT" in t:
-        return "INTEGER"
-    if "CHAR" in t or "CLOB" in t or "TEXT" in t:
-        return "TEXT"
-    if "BLOB" in t or not t:
-        return "BLOB"
-    if "REAL" in t or "FLOA" in t or "DOUB" in t:
-        return "REAL"
-    return "NUMERIC"
 
 
 def _mismatch(c: str, aff: str) -> str | None:
