@@ -139,6 +139,7 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
             # expected width is typed column by column. Otherwise its rows go one by one, in
             # order: those of the expected width batched, ragged rows alone.
             error: csv.Error | None = None
+            last: list[str] = []
             while error is None:
                 batch: list[list[str]] = []
                 try:
@@ -147,6 +148,7 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
                     error = exc
                 if not batch:
                     break
+                last = batch[-1]
                 if len(batch[0]) == width and len(set(map(len, batch))) == 1:
                     stats.add_text_columns(names, list(zip(*batch, strict=True)))
                     line = reader.line_num
@@ -183,6 +185,18 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
                     line=reader.line_num,
                 )
             )
+    if (
+        not problems
+        and any("\n" in c or "\r" in c for c in last)
+        and _open_quote(path, enc, dialect)
+    ):
+        problems.append(
+            Problem(
+                rel,
+                f"{rel}: a quoted cell in the last row is never closed, so the rest of the "
+                "file was read into that one cell; close the quote and re-run analyze",
+            )
+        )
     if "\ufffd" in sample and not problems:
         problems.append(_bad_utf8(rel))
     if ragged_count:
@@ -206,6 +220,20 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
         encoding=enc,
         dialect={**_dialect(dialect), "header": "yes" if has_header else "no"},
     )
+
+
+def _open_quote(path: Path, enc: str, dialect: Any) -> bool:
+    """Whether the file ends inside a quoted cell (the lenient reader accepts that silently).
+
+    Only asked when the last row has a cell with a line break, so a second pass is rare.
+    """
+    with open(path, encoding=enc, errors="replace", newline="") as f:
+        try:
+            for _row in csv.reader(f, dialect, strict=True):
+                pass
+        except csv.Error as exc:
+            return "unexpected end of data" in str(exc)
+    return False
 
 
 def _as_text(cols: tuple[Column, ...]) -> tuple[Column, ...]:
