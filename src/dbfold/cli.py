@@ -230,6 +230,14 @@ def design(
 
     analysis = load_analysis(path)
     where = plan_path(path)
+    options = DesignOptions(
+        naming=naming,
+        normalize_names=normalize_names,
+        merge_threshold=merge_threshold,
+        merge_by_shape=merge_by_shape,
+        no_merge=no_merge,
+        discriminator=discriminator,
+    )
     if check:
         try:
             raw = where.read_bytes()
@@ -237,14 +245,6 @@ def design(
             raise UsageError(f"{where}: no plan yet; run `dbfold design` first") from exc
         from dbfold.design.edits import check_edited
 
-        options = DesignOptions(
-            naming=naming,
-            normalize_names=normalize_names,
-            merge_threshold=merge_threshold,
-            merge_by_shape=merge_by_shape,
-            no_merge=no_merge,
-            discriminator=discriminator,
-        )
         try:
             plan, fixed = check_edited(path, raw, analysis, options)
         except DbfoldError as exc:
@@ -262,14 +262,6 @@ def design(
                     f"{where}: cannot read the edited plan ({exc}); "
                     "run `dbfold design --check` to see where, or delete it to start afresh"
                 ) from exc
-        options = DesignOptions(
-            naming=naming,
-            normalize_names=normalize_names,
-            merge_threshold=merge_threshold,
-            merge_by_shape=merge_by_shape,
-            no_merge=no_merge,
-            discriminator=discriminator,
-        )
         plan = run_design(analysis, options=options, previous=previous)
         if probe:
             plan = probe_sources(plan, analysis, path)

@@ -38,8 +38,6 @@ from dbfold.errors import DbfoldError
 MAGIC = b"SQLite format 3\x00"
 #: Files SQLite keeps beside a database.
 COMPANION_SUFFIXES = ("-journal", "-wal", "-shm")
-_JOURNAL_MAGIC = b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7"
-_WAL_MAGICS = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
 _FD_DIRS = ("/proc/self/fd", "/dev/fd")
 
 Key = tuple[int, int]
@@ -212,15 +210,6 @@ def header(path: Path, size: int, held: frozenset[Key] | None = None) -> Header:
     if size < page_size:
         raise HeaderError(f"file is truncated: {size} bytes, less than one {page_size}-byte page")
     return Header(page_size, pages_in_header if valid else 0, head[18] == 2 or head[19] == 2, False)
-
-
-def hot_journal(path: Path) -> bool:
-    """Whether a rollback journal beside ``path`` holds an unfinished transaction."""
-    try:
-        with open(f"{path}-journal", "rb") as f:  # a -journal holds no locks
-            return f.read(8) == _JOURNAL_MAGIC
-    except OSError:
-        return False
 
 
 def wal_frames(path: Path) -> int:
@@ -396,18 +385,13 @@ def remove_companions(path: Path, held: frozenset[Key] | None = None) -> None:
     put there must not inherit an old journal (§1.3/§1.4).
 
     Raises:
-        SourceReadError: a ``-shm`` there is open in this process (someone still uses it).
+        SourceReadError: this process has the path or its ``-shm`` open (someone uses it).
     """
-    shm = Path(f"{path}-shm")
-    if shm.exists() and is_held(shm, held):
-        raise SourceReadError(f"{shm} is open in this process; close what uses {path} first")
-    for suffix in COMPANION_SUFFIXES:
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def is_wal_file(head: bytes) -> bool:
-    """Whether the bytes start a SQLite write-ahead log."""
-    return head[:4] in _WAL_MAGICS
+    companions = [Path(f"{path}{suffix}") for suffix in COMPANION_SUFFIXES]
+    if any(os.path.lexists(c) for c in companions) and is_held(path, held):
+        raise SourceReadError(f"{path}: this process has it open; close what uses it")
+    for companion in companions:
+        companion.unlink(missing_ok=True)
 
 
 __all__ = [
@@ -420,10 +404,8 @@ __all__ = [
     "fork_refusal",
     "header",
     "held_files",
-    "hot_journal",
     "inherited_at_fork",
     "is_held",
-    "is_wal_file",
     "read_head",
     "readable",
     "remove_companions",

@@ -37,7 +37,7 @@ from dbfold.model import Analysis, Column, Problem
 from dbfold.plan import Plan, split_path
 from dbfold.quoting import quote
 from dbfold.scan.json_reader import SMALL
-from dbfold.scan.json_verdict import judge_store
+from dbfold.scan.json_verdict import judge_file
 
 #: Record sets larger than this are not scanned for duplicate keys in a dry run.
 MAX_KEY_SCAN = 256 * 1024 * 1024
@@ -323,7 +323,7 @@ def dry_run_problems(
                 continue
             if store.kind in ("json", "tinydb") and size != store.bytes and size <= SMALL:
                 # Changed since the analysis: judge it again, as the run will.
-                verdict = judge_store((root / store.path).read_bytes())
+                verdict = judge_file(root / store.path)
                 if verdict.error is not None:
                     problems.append(
                         Problem(store.path, f"{store.path}: {verdict.error}", line=verdict.line)
@@ -340,9 +340,7 @@ def dry_run_problems(
             else:
                 _record_checks(root, op, per_table)
         except NotMigratable as exc:  # the JSON verdict, word for word as analyze says it
-            problem = Problem(store.path, f"{store.path}: {exc}")
-            if problem.message not in {p.message for p in problems}:
-                problems.append(problem)
+            problems.append(Problem(store.path, f"{store.path}: {exc}"))  # runner dedupes
         except (SourceError, sqlite3.DatabaseError) as exc:
             problems.append(Problem(store.path, f"{store.path}: cannot be read ({exc})"))
     from dbfold.migrate.copy import key_conflict

@@ -24,7 +24,7 @@ from dbfold.model import Store, Table
 from dbfold.scan import json_reader
 from dbfold.scan.csv_reader import _header
 from dbfold.scan.json_reader import _Cutter, _Fallback
-from dbfold.scan.json_verdict import judge_store, stream_error
+from dbfold.scan.json_verdict import judge_file, stream_error
 
 CHUNK = 256 * 1024
 #: JSONL bytes parsed per batch: ~10k typical records, a few MB of Python objects at most.
@@ -45,7 +45,7 @@ class NotMigratable(SourceError):
 
 def _judged(path: Path) -> Any:
     """A small JSON file's value, judged exactly as analyze judges it."""
-    verdict = judge_store(path.read_bytes())
+    verdict = judge_file(path)
     if verdict.error is not None:
         raise NotMigratable(verdict.error)
     return verdict.value

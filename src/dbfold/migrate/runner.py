@@ -110,9 +110,9 @@ def _now() -> str:
 def _once(problems: list[Problem]) -> tuple[Problem, ...]:
     """Each problem once, in the order first found (every table of an unreadable store, or
     every target of one record set, reports the same message); the gravest severity wins."""
-    out: dict[tuple[str, str, int | None], Problem] = {}
+    out: dict[tuple[str, str], Problem] = {}
     for p in problems:
-        key = (p.path, p.message, p.line)
+        key = (p.path, p.message)  # the first one's line stays
         seen = out.get(key)
         if seen is None:
             out[key] = p

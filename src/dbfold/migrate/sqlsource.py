@@ -21,11 +21,6 @@ from dbfold.migrate.records import SourceError
 LOCK_TIMEOUT_MS = 1000
 
 
-def uri(path: Path, *, immutable: bool = False) -> str:
-    """A read-only ``file:`` URI for ``path`` (``immutable`` only for dbfold's own copies)."""
-    return sqlitefiles.uri(path, immutable=immutable)
-
-
 @contextmanager
 def readable(path: Path) -> Iterator[tuple[str, bool]]:
     """Yield ``(uri, snapshot)``: what to ATTACH to read ``path`` safely.

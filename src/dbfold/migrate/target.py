@@ -41,7 +41,7 @@ from urllib.parse import quote as url_quote
 
 from dbfold.errors import MigrateError
 from dbfold.migrate import journal
-from dbfold.sqlitefiles import COMPANION_SUFFIXES, is_held
+from dbfold.sqlitefiles import SourceReadError, is_held, remove_companions
 from dbfold.units import human_bytes
 
 TMP_SUFFIX = ".dbfold-tmp"
@@ -360,12 +360,10 @@ def _unlink_companions(path: Path) -> None:
     Raises:
         MigrateError: this process has ``path`` (or its ``-shm``) open.
     """
-    if any(os.path.lexists(f"{path}{s}") for s in COMPANION_SUFFIXES) and is_held(path):
-        raise MigrateError(
-            f"{path}: this process has it open; close what uses it before migrate replaces it"
-        )
-    for suffix in COMPANION_SUFFIXES:
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    try:
+        remove_companions(path)
+    except SourceReadError as exc:
+        raise MigrateError(f"{exc} before migrate replaces it") from exc
 
 
 def remove_build(work: Path) -> str | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -202,3 +203,12 @@ def judge_store(raw: bytes) -> Verdict:
     if verdict.error is None and not isinstance(verdict.value, (list, dict)):
         return Verdict(error=not_records(verdict.value), warnings=verdict.warnings)
     return verdict
+
+
+def judge_file(path: Path) -> Verdict:
+    """:func:`judge_store` of a JSON file read whole.
+
+    Plain I/O is safe here: analyze found the file to be JSON by its content, so it is no
+    SQLite database whose locks closing a descriptor could drop.
+    """
+    return judge_store(path.read_bytes())
