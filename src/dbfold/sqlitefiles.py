@@ -13,7 +13,7 @@ over it. So dbfold never opens, reads, copies, renames or deletes a SQLite datab
 - :func:`read_head` and :func:`header` give the first bytes of any file without plain I/O
   on a held SQLite database.
 - :func:`readable` yields a URI that reads a SQLite source consistently, never writes
-  anything beside it, and uses ``immutable=1`` only on dbfold's own private copies.
+  anything beside it, and never uses ``immutable=1``.
 - :func:`inherited_at_fork` tells a forked child that a file was open in its parent when it
   forked: SQLite's per-inode lock counts are inherited but the fcntl locks are not, so a
   new connection in the child would take no real locks (§2.7).
@@ -97,18 +97,10 @@ def is_held(path: str | os.PathLike[str], held: frozenset[Key] | None = None) ->
     return any(k is not None and k in held for k in keys)
 
 
-def _ro_uri(path: Path, *, immutable: bool = False) -> str:
-    text = url_quote(str(path.absolute()), safe="/")
-    return f"file:{text}?mode=ro" + ("&immutable=1" if immutable else "")
-
-
-def uri(path: Path, *, immutable: bool = False) -> str:
-    """A read-only ``file:`` URI for ``path`` (special characters percent-encoded).
-
-    ``immutable`` is for dbfold's own private copies only: SQLite then takes no locks and
-    never looks for a log, which is wrong for a file anything else may write.
-    """
-    return _ro_uri(path, immutable=immutable)
+def _ro_uri(path: Path) -> str:
+    """A read-only ``file:`` URI (special characters percent-encoded); never ``immutable=1``,
+    which would read around the locks of whoever writes the file."""
+    return f"file:{url_quote(str(path.absolute()), safe='/')}?mode=ro"
 
 
 def _sqlite_page_one(path: Path) -> tuple[int, int, str] | None:
@@ -410,6 +402,5 @@ __all__ = [
     "readable",
     "remove_companions",
     "sqlite_version_warning",
-    "uri",
     "wal_frames",
 ]
