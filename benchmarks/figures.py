@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-HEADER = f"{'figure':44s} {'ours':>12s} {'baseline':>12s} {'ratio':>6s} {'goal':>8s}  met"
+HEADER = f"{'figure':44s} {'ours':>12s} {'baseline':>12s} {'ratio':>6s} {'goal':>11s}  met"
 
 
 def median(values: Sequence[float]) -> float:
@@ -20,6 +20,10 @@ def median(values: Sequence[float]) -> float:
 def spread(values: Sequence[float]) -> str:
     """``min..max`` of the runs, for the closing note."""
     return f"{min(values):.3g}..{max(values):.3g}"
+
+
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
 
 
 def figure(
@@ -44,10 +48,10 @@ def figure(
     else:
         met = "yes" if value <= goal else "NO"
     sign = ">=" if higher_is_better else "<="
-    goal_text = f"{sign}{goal:g}" if goal is not None else "-"
-    base_text = f"{baseline:,.4g}{unit}" if baseline else "-"
+    goal_text = f"{sign}{_num(goal)}" if goal is not None else "-"
+    base_text = f"{_num(baseline)}{unit}" if baseline else "-"
     ratio_text = f"{value:.2f}" if baseline else "-"
-    ours_text = f"{ours:,.4g}{unit}"
-    line = f"{name:44s} {ours_text:>12s} {base_text:>12s} {ratio_text:>6s} {goal_text:>8s}  {met}"
+    ours_text = f"{_num(ours)}{unit}"
+    line = f"{name:44s} {ours_text:>12s} {base_text:>12s} {ratio_text:>6s} {goal_text:>11s}  {met}"
     print(line, flush=True)
     return line

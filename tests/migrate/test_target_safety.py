@@ -27,6 +27,7 @@ from cli_support import run as _cli
 from dbfold.demo import build_sample_project
 from dbfold.errors import MigrateError, OptimizeError
 from dbfold.migrate import MigrationReport, migrate, verify
+from dbfold.migrate.target import integrity
 from dbfold.model import Analysis
 from dbfold.optimize import optimize
 from dbfold.plan import Plan
@@ -394,14 +395,15 @@ def test_integrity_failure_before_the_rename(
     target.parent.mkdir(parents=True, exist_ok=True)
     _foreign(target)
     digest = _sha(target)
-    real = verify
+    real = integrity
 
-    def verify_then_damage(plan: Plan, root: Path, work: Path, **kwargs: object) -> object:
-        report = real(plan, root, work, **kwargs)  # type: ignore[arg-type]
-        _damage_an_index(work)  # verify hashes rows, so it cannot see this
-        return report
+    def damage_then_check(work: Path) -> str | None:
+        # Damage left by the copy (or by a crash of an earlier run that this one resumed):
+        # integrity_check, which runs beside verify, names it whatever verify made of it.
+        _damage_an_index(work)
+        return real(work)
 
-    monkeypatch.setattr("dbfold.migrate.runner.verify", verify_then_damage)
+    monkeypatch.setattr("dbfold.migrate.runner.integrity", damage_then_check)
     report = migrate(plan, analysis, root, execute=True, force=True)
     assert not report.ok
     assert any("integrity_check" in p.message for p in report.problems)

@@ -202,3 +202,31 @@ def test_a_source_key_repeated_after_the_copy_is_caught(tmp_path: Path) -> None:
             "UPDATE t SET k = 1, v = 'a' WHERE k = 2;"
         )
     assert not verify(plan, root, target, analysis=analysis).ok
+
+
+def test_a_read_made_during_the_copy_is_not_used_once_the_file_grew(tmp_path: Path) -> None:
+    # migrate reads the streamed files for verify while it copies; a line appended after
+    # that read (and after the copy) is pending, not a difference.
+    from dbfold.migrate.verify import Prefetch
+    from dbfold.state import load_analysis
+
+    root = tmp_path / "p"
+    root.mkdir()
+    log = root / "log.jsonl"
+    log.write_bytes(b"".join(orjson.dumps({"n": i, "s": str(i)}) + b"\n" for i in range(40)))
+    plan, analysis, target = _migrated(root)
+    early = Prefetch(plan, load_analysis(root), root)
+    try:
+        early.thread.join()
+        with open(log, "ab") as f:
+            f.write(orjson.dumps({"n": 99, "s": "late"}) + b"\n")
+        late = Prefetch(plan, load_analysis(root), root)  # read after the append
+        try:
+            for pre in (early, late):
+                report = verify(plan, root, target, analysis=analysis, prefetch=pre)
+                assert report.ok, report.mismatches
+                assert report.checks[0].pending_rows == 1
+        finally:
+            late.close()
+    finally:
+        early.close()

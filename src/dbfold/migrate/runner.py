@@ -21,6 +21,7 @@ import secrets
 import sqlite3
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,10 +48,11 @@ from dbfold.migrate.target import (
     dry_run_notes,
     failure,
     finish,
+    integrity,
     remove_build,
     usable,
 )
-from dbfold.migrate.verify import verify
+from dbfold.migrate.verify import Prefetch, verify
 from dbfold.model import Analysis, Problem
 from dbfold.plan import Plan
 from dbfold.provenance import WRITES_DDL, read_writes
@@ -254,17 +256,34 @@ def migrate(
         work = dest if made else dest.with_name(dest.name + TMP_SUFFIX)
         con = _connect(work, fast=False) if made else _open_build(work, plan)
         copier = Copier(con, root, run_id, progress)
+        # The streamed files are read again for verify on the other core during the copy.
+        prefetch = Prefetch(plan, analysis, root)
         try:
-            _run(con, ops, copier, plan, made=made)
-        except (sqlite3.Error, OSError) as exc:
+            try:
+                _run(con, ops, copier, plan, made=made)
+            except (sqlite3.Error, OSError) as exc:
+                con.close()
+                raise failure(exc, dest, work, new_build=not made, need=sources_bytes) from exc
             con.close()
-            raise failure(exc, dest, work, new_build=not made, need=sources_bytes) from exc
-        con.close()
-        check = verify(plan, root, work, analysis=analysis, skip_stores=frozenset(copier.failed))
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # A new build's integrity_check reads it beside verify (both read-only).
+                sound = None if made else pool.submit(integrity, work)
+                check = verify(
+                    plan,
+                    root,
+                    work,
+                    analysis=analysis,
+                    skip_stores=frozenset(copier.failed),
+                    prefetch=prefetch,
+                )
+        finally:
+            prefetch.close()
         problems += copier.problems
         backup = None
-        if not made:
-            if check.ok:
+        if sound is not None:
+            if check.ok or _damaged(sound):
+                # A damaged build is removed whatever verify said: integrity_check names the
+                # cause, and a resumed damaged build would fail again.
                 replacing = force and os.path.lexists(dest)
                 backup, damage = finish(
                     work,
@@ -272,6 +291,7 @@ def migrate(
                     run_id,
                     backup_dir=state_dir(root) / "backups" if replacing else None,
                     need=sources_bytes,
+                    checked=sound.result,
                 )
                 if damage is not None:
                     problems.append(Problem(str(dest), damage))
@@ -302,6 +322,14 @@ def migrate(
         target_bytes=final.stat().st_size if final.exists() else 0,
         backup=backup,
     )
+
+
+def _damaged(sound: Future[str | None]) -> bool:
+    """Whether the build's integrity_check found damage (a fault of the disk is not)."""
+    try:
+        return sound.result() is not None
+    except (sqlite3.Error, OSError):
+        return False
 
 
 def _open_build(work: Path, plan: Plan) -> sqlite3.Connection:

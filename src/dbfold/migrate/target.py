@@ -33,6 +33,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
@@ -388,31 +389,49 @@ def remove_build(work: Path) -> str | None:
     return None
 
 
-def seal(work: Path, run_id: str) -> str | None:
-    """Check the finished build with ``integrity_check`` and flush it to disk.
+def integrity(work: Path) -> str | None:
+    """``None`` when ``PRAGMA integrity_check`` finds the build sound; else what it said.
 
-    The flush is one commit (the build's completion mark in ``dbfold_migrate_meta``) made
-    with ``synchronous = FULL``: its fsync flushes every page of the file that the fast
-    (``synchronous = OFF``) build left in the OS cache, not only this commit's, so the file
-    that is renamed into place is on disk first, without plain I/O on it.
-
-    Returns:
-        ``None`` when the file is sound; else what ``integrity_check`` said.
+    Read-only, so it may run while the build is verified (each on its own connection).
 
     Raises:
-        sqlite3.Error: the flush failed (a full or read-only disk; the caller explains).
+        sqlite3.Error: a fault of the target (full or read-only disk, removed folder).
     """
-    with closing(sqlite3.connect(_uri(work, "rw"), uri=True, isolation_level=None)) as con:
+    with closing(sqlite3.connect(_uri(work, "ro"), uri=True, isolation_level=None)) as con:
         try:
             rows = [str(r[0]) for r in con.execute("PRAGMA integrity_check(10)")]
         except sqlite3.DatabaseError as exc:
             if fault(exc, None) is not None:
                 raise
             return str(exc)
-        if rows != ["ok"]:
-            # One line for the message: SQLite may put several findings in one row.
-            text = "; ".join(r.strip() for row in rows for r in row.splitlines() if r.strip())
-            return text if len(text) <= 200 else text[:197] + "..."
+    if rows != ["ok"]:
+        # One line for the message: SQLite may put several findings in one row.
+        text = "; ".join(r.strip() for row in rows for r in row.splitlines() if r.strip())
+        return text if len(text) <= 200 else text[:197] + "..."
+    return None
+
+
+def seal(work: Path, run_id: str, checked: Callable[[], str | None] | None = None) -> str | None:
+    """Check the finished build with ``integrity_check`` and flush it to disk.
+
+    ``checked`` gives the result of an :func:`integrity` run already under way (migrate runs
+    it beside verify); without it the check runs here. The flush is one commit (the build's
+    completion mark in ``dbfold_migrate_meta``) made with ``synchronous = FULL``: its fsync
+    flushes every page of the file that the fast (``synchronous = OFF``) build left in the
+    OS cache, not only this commit's, so the file that is renamed into place is on disk
+    first, without plain I/O on it.
+
+    Returns:
+        ``None`` when the file is sound; else what ``integrity_check`` said.
+
+    Raises:
+        sqlite3.Error: the check or the flush failed (a full or read-only disk; the caller
+            explains).
+    """
+    damage = checked() if checked is not None else integrity(work)
+    if damage is not None:
+        return damage
+    with closing(sqlite3.connect(_uri(work, "rw"), uri=True, isolation_level=None)) as con:
         con.execute("PRAGMA synchronous = FULL")
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -599,7 +618,13 @@ def failure(
 
 
 def finish(
-    work: Path, dest: Path, run_id: str, *, backup_dir: Path | None, need: int
+    work: Path,
+    dest: Path,
+    run_id: str,
+    *,
+    backup_dir: Path | None,
+    need: int,
+    checked: Callable[[], str | None] | None = None,
 ) -> tuple[str | None, str | None]:
     """Seal a verified build and rename it into place.
 
@@ -609,6 +634,7 @@ def finish(
         run_id: the run (recorded as the build's completion mark).
         backup_dir: back the old target up here first (``--force``), else ``None``.
         need: bytes the run needs, for a full-disk message.
+        checked: the result of an :func:`integrity` check already run (see :func:`seal`).
 
     Returns:
         (the backup's path or ``None``, ``None`` or the problem when the build failed
@@ -620,7 +646,7 @@ def finish(
             nothing was replaced.
     """
     try:
-        damage = seal(work, run_id)
+        damage = seal(work, run_id, checked)
     except (sqlite3.Error, OSError) as exc:
         raise failure(exc, dest, work, new_build=True, need=need) from exc
     if damage is not None:

@@ -25,9 +25,11 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,8 @@ from dbfold.quoting import quote
 Written = dict[tuple[str, str], dict[tuple[Any, ...], str]]
 #: Page cache of the scratch connection, in KiB (sorts for EXCEPT spill to files beyond it).
 CACHE_KIB = 16 * 1024
+#: Sources verified at once (each in its own thread, scratch database and connections).
+WORKERS = 2
 
 
 def _loose(table: PlanTable) -> str:
@@ -199,67 +203,151 @@ def _sqlite_compare(
     return _check_of(t, cmp, con, int(pending))
 
 
+@dataclass(frozen=True)
+class Fill:
+    """A file's records read again into a scratch database, and what the reader saw."""
+
+    path: Path  # the scratch database
+    bytes: int  # bytes of the file the reader consumed
+    got: int  # top-level records read
+    bad: int  # lines that could not be read (JSONL)
+    stamp: tuple[int, int]  # (size, mtime in ns) of the file when the read began
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def fill_records(
+    scratch: Path,
+    root: Path,
+    op: CopyRecords,
+    end: int | None,
+    stop: threading.Event | None = None,
+) -> Fill | None:
+    """Read a file record set into loose copies of its target tables in ``scratch``.
+
+    ``end`` stops a JSONL read at that byte offset (the journal's watermark); ``stop``
+    abandons the read (then None is returned).
+    """
+    path = root / op.store.path
+    stamp = _stamp(path)
+    con = _scratch(scratch)
+    try:
+        for t in op.targets:
+            con.execute(f"DROP TABLE IF EXISTS main.{quote(t.table.name)}")
+            con.execute(_loose(t.table))
+        writers = [_Writer(con, r, 0) for r in op.roots]
+        state = ReadState()
+        con.execute("BEGIN")
+        for batch in record_batches(op, path, state, end=end):
+            if stop is not None and stop.is_set():
+                return None
+            for w in writers:
+                w.feed(batch)
+        for w in writers:
+            for x in w.all():
+                x.flush()
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    got = writers[0].count if writers else 0
+    return Fill(scratch, state.bytes, got, state.bad_count, stamp)
+
+
+class Prefetch:
+    """Reads the streamed file sources (JSONL, CSV) again in a thread while migrate copies.
+
+    The copy of SQLite sources runs in SQLite with the GIL released, so the second core
+    reads the files meanwhile; verify then only compares. A read is used only if the file
+    did not change since (JSONL: it ended where the copy's journal ends; CSV: the same size
+    and mtime), else verify reads the file again itself.
+    """
+
+    KINDS = ("jsonl", "csv")
+
+    def __init__(self, plan: Plan, analysis: Analysis, root: Path) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="dbfold-prefetch-"))
+        self.root = root
+        self.fills: dict[int, Fill] = {}
+        self.stop = threading.Event()
+        ops, _notes = build_operations(plan, analysis)
+        self.todo = {
+            n: op
+            for n, op in enumerate(ops)
+            if isinstance(op, CopyRecords) and op.store.kind in self.KINDS
+        }
+        self.thread = threading.Thread(target=self._run, name="dbfold-prefetch", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for n, op in self.todo.items():
+            if self.stop.is_set():
+                return
+            try:
+                fill = fill_records(self.dir / f"prefetch-{n}.db", self.root, op, None, self.stop)
+            except Exception:
+                continue
+            if fill is not None:
+                self.fills[n] = fill
+
+    def take(self, n: int, op: CopyRecords, end: int | None) -> Fill | None:
+        """The read of operation ``n`` if it matches what the copy read, else None."""
+        self.thread.join()
+        fill = self.fills.get(n)
+        if fill is None:
+            return None
+        path = self.root / op.store.path
+        try:
+            same = _stamp(path) == fill.stamp
+        except OSError:
+            return None
+        if op.store.kind == "jsonl":
+            return fill if end is not None and fill.bytes == end and same else None
+        return fill if same else None
+
+    def close(self) -> None:
+        """Stop reading and remove the scratch files."""
+        self.stop.set()
+        self.thread.join()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _jsonl_end(op: CopyRecords, entries: dict[journal.JournalKeyT, journal.Entry]) -> int | None:
+    if op.store.kind != "jsonl":
+        return None
+    e = entries.get(op.targets[0].key)
+    return e.byte_offset if e is not None else None
+
+
 def _records_check(
     con: sqlite3.Connection,
     root: Path,
     op: CopyRecords,
-    entries: dict[journal.JournalKeyT, journal.Entry],
+    fill: Fill,
+    end: int | None,
     written: Written,
 ) -> list[TableCheck]:
-    """Read a file's records again into scratch tables, then compare each target."""
+    """Compare each target of a file record set with its records read into ``main``."""
     path = root / op.store.path
-    made = []
-    for t in op.targets:
-        con.execute(f"DROP TABLE IF EXISTS main.{quote(t.table.name)}")
-        con.execute(_loose(t.table))
-        made.append(t.table.name)
-    try:
-        return _records_compare(con, path, op, entries, written)
-    finally:
-        for name in made:
-            con.execute(f"DROP TABLE IF EXISTS main.{quote(name)}")
-
-
-def _records_compare(
-    con: sqlite3.Connection,
-    path: Path,
-    op: CopyRecords,
-    entries: dict[journal.JournalKeyT, journal.Entry],
-    written: Written,
-) -> list[TableCheck]:
-    writers = [_Writer(con, r, 0) for r in op.roots]
-    every = [w for r in writers for w in r.all()]
-    state = ReadState()
-    end = None
-    if op.store.kind == "jsonl":
-        e = entries.get(op.targets[0].key)
-        if e is not None and e.byte_offset is not None:
-            end = e.byte_offset
-    con.execute("BEGIN")
-    for batch in record_batches(op, path, state, end=end):
-        for w in writers:
-            w.feed(batch)
-    for w in every:
-        w.flush()
-    con.execute("COMMIT")
     if op.store.kind == "jsonl":
         # Counted apart from the reader: a reader that dropped a line would otherwise drop it
         # from both sides and the comparison would still agree.
-        lines = _nonblank_lines(path, state.bytes)
-        got = writers[0].count if writers else 0
-        if lines != got + state.bad_count:
+        lines = _nonblank_lines(path, fill.bytes)
+        if lines != fill.got + fill.bad:
             t = op.targets[0]
             (n,) = con.execute(f"SELECT count(*) FROM tgt.{quote(t.table.name)}").fetchone()
             message = (
-                f"{lines:,} non-blank lines, but {got:,} records were read"
-                f" and {state.bad_count:,} lines were unreadable"
+                f"{lines:,} non-blank lines, but {fill.got:,} records were read"
+                f" and {fill.bad:,} lines were unreadable"
             )
             return [
                 TableCheck(
                     t.source.store,
                     t.source.table,
                     t.table.name,
-                    lines - state.bad_count,
+                    lines - fill.bad,
                     int(n),
                     "-",
                     "-",
@@ -272,8 +360,7 @@ def _records_compare(
             f.seek(end)
             pending = sum(1 for line in f if line.strip())
     out = []
-    for w in every:
-        t = w.t
+    for t in op.targets:
         cols = [*t.columns, *t.generated]
         source = Side(f"main.{quote(t.table.name)}", list(map(quote, cols)))
         cmp = _comparison(con, t, cols, source, written)
@@ -298,8 +385,11 @@ def _nonblank_lines(path: Path, limit: int) -> int:
     return n
 
 
-def _sink_key(t: Target) -> str:
-    return t.label + "\0" + t.table.name
+def _heaviest_first(todo: list[tuple[int, CopySqlite | CopyRecords]]) -> list[int]:
+    """File record sets first (read in Python), so SQLite's comparisons fill in beside them."""
+    return sorted(
+        range(len(todo)), key=lambda i: (isinstance(todo[i][1], CopySqlite), -todo[i][1].rows)
+    )
 
 
 def verify(
@@ -309,6 +399,7 @@ def verify(
     *,
     analysis: Analysis | None = None,
     skip_stores: frozenset[str] = frozenset(),
+    prefetch: Prefetch | None = None,
 ) -> VerifyReport:
     """Compare every source with the target rows that came from it.
 
@@ -318,6 +409,8 @@ def verify(
         target: the SQLite target file.
         analysis: the analysis (read from ``.dbfold/analysis.json`` when omitted).
         skip_stores: stores not to check (the ones a migration already reported unreadable).
+        prefetch: file sources read while the copy ran (:class:`Prefetch`), used where
+            the file did not change since.
 
     Returns:
         A report with one check per source and target table; ``ok`` is False on any
@@ -333,41 +426,64 @@ def verify(
         analysis = load_analysis(root)
     if not target.exists():
         raise MigrateError(f"{target}: no target database; run `dbfold migrate --execute` first")
-    scratch = Path(tempfile.mkdtemp(prefix="dbfold-verify-"))
+    uri = f"{target.absolute().as_uri()}?mode=ro"
     try:
-        uri = f"{target.absolute().as_uri()}?mode=ro"
         first = sqlite3.connect(uri, uri=True)
         try:
             entries = journal.last_done(first)
             written = read_writes(first)
         finally:
             first.close()
-        con = _scratch(scratch / "verify.db")
-        con.execute("ATTACH DATABASE ? AS tgt", (uri,))
     except sqlite3.DatabaseError as exc:
-        shutil.rmtree(scratch, ignore_errors=True)
         raise MigrateError(f"{target}: not a readable SQLite database ({exc})") from exc
     ops, _notes = build_operations(plan, analysis)
+    todo = [
+        (n, op)
+        for n, op in enumerate(ops)
+        if isinstance(op, (CopySqlite, CopyRecords))
+        and op.store.path not in skip_stores
+        and op.store.kind in ("sqlite", *FILE_KINDS)
+    ]
+    scratch = Path(tempfile.mkdtemp(prefix="dbfold-verify-"))
     checks: list[TableCheck] = []
     problems: list[Problem] = []
-    try:
-        for op in ops:
-            if not isinstance(op, (CopySqlite, CopyRecords)):
-                continue
-            store = op.store.path
-            if store in skip_stores or op.store.kind not in ("sqlite", *FILE_KINDS):
-                continue
+
+    def one(n: int, op: CopySqlite | CopyRecords) -> list[TableCheck] | Problem:
+        store = op.store.path
+        try:
+            if isinstance(op, CopySqlite):
+                con = _scratch(scratch / f"verify-{n}.db")
+                try:
+                    con.execute("ATTACH DATABASE ? AS tgt", (uri,))
+                    return [_sqlite_check(con, root, op, entries.get(op.target.key), written)]
+                finally:
+                    con.close()
+            end = _jsonl_end(op, entries)
+            fill = prefetch.take(n, op, end) if prefetch is not None else None
+            if fill is None:
+                fill = fill_records(scratch / f"verify-{n}.db", root, op, end)
+            assert fill is not None
+            con = _scratch(fill.path)
             try:
-                if isinstance(op, CopySqlite):
-                    checks.append(_sqlite_check(con, root, op, entries.get(op.target.key), written))
+                con.execute("ATTACH DATABASE ? AS tgt", (uri,))
+                return _records_check(con, root, op, fill, end, written)
+            finally:
+                con.close()
+        except (SourceError, sqlite3.DatabaseError, OSError) as exc:
+            return Problem(store, f"{store}: cannot be verified ({exc})")
+
+    try:
+        # SQLite does its comparisons with the GIL released, so while one thread reads a
+        # file's records in Python another compares a SQLite source: both cores work.
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            futures = {i: pool.submit(one, *todo[i]) for i in _heaviest_first(todo)}
+            for i in range(len(todo)):  # reported in the plan's order
+                got = futures[i].result()
+                if isinstance(got, Problem):
+                    problems.append(got)
                 else:
-                    checks.extend(_records_check(con, root, op, entries, written))
-            except (SourceError, sqlite3.DatabaseError, OSError) as exc:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                problems.append(Problem(store, f"{store}: cannot be verified ({exc})"))
+                    checks.extend(got)
     finally:
-        con.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return VerifyReport(
         str(target), tuple(checks), tuple(problems), round(time.perf_counter() - started, 3)
