@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from dbfold.errors import RuntimeDatabaseError, SchemaError
@@ -26,6 +27,23 @@ from dbfold.runtime.timeutil import cutoff_iso, now_iso
 
 Params = Sequence[Any]
 Where = Mapping[str, Any] | int | str
+
+
+@lru_cache(maxsize=1024)
+def insert_statement(table: str, columns: tuple[str, ...]) -> str:
+    """The INSERT of one row into ``table`` naming ``columns``, built once per shape.
+
+    The text depends on the names alone, never on the schema, so a cached statement is
+    never stale; what the schema decides (JSON columns, rowid) comes from ``table_info``.
+
+    >>> insert_statement("items", ("name", "data"))
+    'INSERT INTO "items" ("name", "data") VALUES (?, ?)'
+    """
+    if not columns:
+        return f"INSERT INTO {quote_ident(table)} DEFAULT VALUES"
+    names = ", ".join(quote_ident(name) for name in columns)
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {quote_ident(table)} ({names}) VALUES ({marks})"
 
 
 class DataMixin(ABC):
@@ -40,7 +58,7 @@ class DataMixin(ABC):
         """Run one write statement returning rows; fetch them under the lock."""
 
     @abstractmethod
-    def _select(self, sql: str, params: Params) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def _select(self, sql: str, params: Params) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
         """Run one query; return column names and raw rows."""
 
     @abstractmethod
@@ -60,12 +78,7 @@ class DataMixin(ABC):
         >>> # ('INSERT INTO "items" ("name") VALUES (?)', ['x'])
         """
         info = self.table_info(table)
-        if not values:
-            return f"INSERT INTO {quote_ident(info.name)} DEFAULT VALUES", []
-        cols = ", ".join(quote_ident(name) for name in values)
-        marks = ", ".join("?" * len(values))
-        sql = f"INSERT INTO {quote_ident(info.name)} ({cols}) VALUES ({marks})"
-        return sql, info.encode(values)
+        return insert_statement(info.name, tuple(values)), info.encode(values)
 
     def update_sql(self, table: str, where: Where, /, **values: Any) -> tuple[str, list[Any]]:
         """Build the UPDATE for rows matching ``where`` (a dict of equalities or a row id)."""
@@ -120,9 +133,10 @@ class DataMixin(ABC):
 
         Dicts and lists bound for ``JSON`` columns are stored as JSON text.
         """
-        sql, params = self.insert_sql(table, **values)
-        rowid: int | None = self._write(sql, params).lastrowid
-        return rowid if self.table_info(table).has_rowid else None
+        info = self.table_info(table)
+        sql = insert_statement(info.name, tuple(values))
+        rowid: int | None = self._write(sql, info.encode(values)).lastrowid
+        return rowid if info.has_rowid else None
 
     def insert_many(self, table: str, rows: Iterable[Mapping[str, Any]], /) -> int:
         """Insert many rows in one transaction; returns how many were inserted."""
@@ -294,4 +308,4 @@ class DataMixin(ABC):
         return count
 
 
-__all__ = ["DataMixin", "Where"]
+__all__ = ["DataMixin", "Where", "insert_statement"]

@@ -18,7 +18,7 @@ columns, soft deletes and an operation log::
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -92,6 +92,7 @@ class UnifiedDatabase(DataMixin):
         self._errors = self._backend.errors
         self._tables: dict[str, TableInfo] = {}
         self._json_names: dict[str, bool] | None = None
+        self._positions: dict[tuple[str, ...], tuple[int, ...]] = {}
         self._ops = OperationLog(self._pool, self._write, self._read, self.location)
         self.backup_dir = (
             Path(backup_dir) if backup_dir is not None else self.path.parent / ".dbfold" / "backups"
@@ -188,30 +189,30 @@ class UnifiedDatabase(DataMixin):
 
     # -- core statements ----------------------------------------------------------------
 
-    def _write(self, sql: str, params: Params | Callable[[], Params]) -> Any:
+    def _write(self, sql: str, params: Params) -> Any:
         # The hot path: one thread-local lookup, one lock, one statement on the writer.
-        # ``params`` may be a callable, evaluated while holding the lock: with the GIL,
-        # keeping a writer's Python work inside its turn avoids a thread switch per
-        # statement, which is what keeps 8 threads as fast as one.
-        st = self._pool.state()
+        # Callers compute the values before the lock, so that their Python work overlaps
+        # the other threads' statements (SQLite runs without the GIL) instead of
+        # lengthening the queue on the lock.
+        pool = self._pool
+        st = pool.state()
         if st.depth:
             try:
-                return st.tx.execute(sql, params() if callable(params) else params)
+                return st.tx.execute(sql, params)
             except self._errors as exc:
                 raise self._backend.wrap(exc, _action(sql)) from exc
-        lock = self._pool.write_lock
-        if not lock.acquire(timeout=self._timeout):
-            acquire(lock, 0, self.location)  # raises DatabaseBusyError with the message
+        lock = pool.write_lock  # read each time: a forked child gets a new one
+        if not lock.acquire(False):  # the uncontended case without the timed wait's cost
+            acquire(lock, self._timeout, self.location)
         try:
-            values = params() if callable(params) else params
-            conn = self._pool.writer()
+            conn = pool.writer()
             try:
-                return conn.execute(sql, values)
+                return conn.execute(sql, params)
             except self._errors as exc:
                 if not self._backend.is_busy(exc):
                     raise self._backend.wrap(exc, _action(sql)) from exc
                 return retry_busy(
-                    self._backend, _action(sql), lambda: conn.execute(sql, values), self._timeout
+                    self._backend, _action(sql), lambda: conn.execute(sql, params), self._timeout
                 )
         finally:
             lock.release()
@@ -223,7 +224,8 @@ class UnifiedDatabase(DataMixin):
         open on it after the lock is released.
         """
         lock = self._pool.write_lock  # re-entrant: _write takes it again
-        acquire(lock, self._timeout, self.location)
+        if not lock.acquire(False):
+            acquire(lock, self._timeout, self.location)
         try:
             cursor = self._write(sql, params)
             try:
@@ -234,7 +236,7 @@ class UnifiedDatabase(DataMixin):
         finally:
             lock.release()
 
-    def _select(self, sql: str, params: Params) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def _select(self, sql: str, params: Params) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
         conn = self._pool.read_conn()
         try:
             cursor = conn.execute(sql, params)
@@ -248,8 +250,7 @@ class UnifiedDatabase(DataMixin):
 
             cursor = retry_busy(self._backend, _action(sql), again, self._timeout)
             rows = cursor.fetchall()
-        names = [d[0] for d in cursor.description or ()]
-        return names, rows
+        return tuple([d[0] for d in cursor.description or ()]), rows
 
     def _read(self, sql: str, params: Params) -> list[tuple[Any, ...]]:
         return self._select(sql, params)[1]
@@ -268,7 +269,7 @@ class UnifiedDatabase(DataMixin):
             (rows are read at once, while the write lock is held).
         """
         result = self._write_rows(sql, encode_params(params))
-        if _DDL.match(sql):
+        if _is_ddl(sql):
             self._invalidate()
         return result
 
@@ -309,11 +310,9 @@ class UnifiedDatabase(DataMixin):
             decode_json: Decode JSON columns (default True).
         """
         names, rows = self._select(sql, encode_params(params))
-        positions: list[int] = []
-        if decode_json and rows:
-            known = self._json_column_names()
-            positions = [pos for pos, name in enumerate(names) if known.get(name.lower())]
-        return decode_rows(names, rows, positions)
+        if not (decode_json and rows):
+            return decode_rows(names, rows, ())
+        return decode_rows(names, rows, self._json_positions(names))
 
     def query_one(self, sql: str, params: Params | Mapping[str, Any] = ()) -> Row | None:
         """The first row of a query, or ``None``."""
@@ -388,6 +387,18 @@ class UnifiedDatabase(DataMixin):
     def _invalidate(self) -> None:
         self._tables = {}
         self._json_names = None
+        self._positions = {}
+
+    def _json_positions(self, names: tuple[str, ...]) -> tuple[int, ...]:
+        """Which result columns :meth:`query` decodes, worked out once per column shape."""
+        positions = self._positions.get(names)
+        if positions is None:
+            known = self._json_column_names()
+            positions = tuple(pos for pos, name in enumerate(names) if known.get(name.lower()))
+            if len(self._positions) >= 1024:  # arbitrary SQL has no bound on shapes
+                self._positions = {}
+            self._positions[names] = positions
+        return positions
 
     def table_info(self, table: str) -> TableInfo:
         """Describe a table or view: columns, JSON columns, key column, soft deletes.
@@ -559,6 +570,11 @@ class UnifiedDatabase(DataMixin):
 
 #: The name the design documents use for the base class.
 UnifiedDatabaseBase = UnifiedDatabase
+
+
+def _is_ddl(sql: str) -> bool:
+    """Whether a statement changes the schema (then cached table metadata is dropped)."""
+    return _DDL.match(sql) is not None
 
 
 def _action(sql: str) -> str:

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -57,7 +58,7 @@ def load_json(text: str) -> Any:
     ({'a': 1}, 'plain')
     """
     try:
-        if _BIG_INT.search(text):
+        if len(text) > 18 and _BIG_INT.search(text):
             return json.loads(text)
         return orjson.loads(text)
     except ValueError:
@@ -165,13 +166,14 @@ class TableInfo:
 
     def encode(self, values: Mapping[str, Any]) -> list[Any]:
         """Return the values in order, JSON-encoding those bound for JSON columns."""
-        if not self.json_columns:
+        json_columns = self.json_columns
+        if not json_columns:
             return list(values.values())
         out: list[Any] = []
         for name, value in values.items():
-            if value is not None and name.lower() in self.json_columns:
+            if value is not None and (name in json_columns or name.lower() in json_columns):
                 value = dump_json(value)
-            elif isinstance(value, dict | list):
+            elif isinstance(value, _CONTAINERS):
                 raise RuntimeDatabaseError(
                     f"column {self.name}.{name} is not declared JSON; declare it with type "
                     "JSON to store dicts and lists"
@@ -180,16 +182,27 @@ class TableInfo:
         return out
 
 
+# What the driver cannot bind and the runtime binds as JSON text (a tuple: faster for
+# isinstance than a union).
+_CONTAINERS = (dict, list)
+
+
 def is_json_type(declared: str) -> bool:
     """Tell whether a declared column type means "JSON column" (``JSON``, ``json``, ``JSONB``)."""
     return declared.strip().upper() in ("JSON", "JSONB")
+
+
+@lru_cache(maxsize=256)
+def columns_for(names: tuple[str, ...]) -> Columns:
+    """The shared :class:`Columns` of a result with these names (built once per shape)."""
+    return Columns(names)
 
 
 def decode_rows(
     names: Sequence[str], rows: Sequence[Sequence[Any]], json_positions: Sequence[int]
 ) -> list[Row]:
     """Wrap raw tuples in :class:`Row`, decoding JSON text at the given positions."""
-    index = Columns(names)
+    index = columns_for(tuple(names))
     if not json_positions:
         return [Row(index, values) for values in rows]
     out: list[Row] = []
@@ -205,12 +218,13 @@ def decode_rows(
 
 def encode_params(params: Any) -> Any:
     """Bind dicts and lists as JSON text (the driver cannot bind them at all)."""
-    if isinstance(params, Mapping):
-        if any(isinstance(v, dict | list) for v in params.values()):
-            return {k: dump_json(v) if isinstance(v, dict | list) else v for k, v in params.items()}
+    if type(params) is not tuple and type(params) is not list and isinstance(params, Mapping):
+        if any(isinstance(v, _CONTAINERS) for v in params.values()):
+            return {k: dump_json(v) if isinstance(v, _CONTAINERS) else v for k, v in params.items()}
         return params
-    if any(isinstance(v, dict | list) for v in params):
-        return [dump_json(v) if isinstance(v, dict | list) else v for v in params]
+    for value in params:
+        if isinstance(value, _CONTAINERS):
+            return [dump_json(v) if isinstance(v, _CONTAINERS) else v for v in params]
     return params
 
 
@@ -256,6 +270,7 @@ __all__ = [
     "Result",
     "Row",
     "TableInfo",
+    "columns_for",
     "decode_rows",
     "dump_json",
     "encode_params",

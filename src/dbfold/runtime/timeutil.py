@@ -5,12 +5,27 @@ One fixed format keeps text comparisons (``deleted_at < ?``) equal to time compa
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
+
+# The formatted date and time of the current second, as (second, text): the hot path
+# (every operation stamps twice) then only formats the microseconds. One tuple, replaced
+# whole, so threads never see a second paired with another second's text.
+_second: tuple[int, str] = (-1, "")
 
 
 def now_iso() -> str:
-    """The current UTC time, e.g. ``2024-05-01T12:00:00.000000+00:00``."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    """The current UTC time, e.g. ``2024-05-01T12:00:00.000000+00:00``.
+
+    The same text ``datetime.now(timezone.utc).isoformat(timespec="microseconds")`` gives,
+    at a fraction of its cost.
+    """
+    global _second
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    cached = _second
+    if cached[0] != seconds:
+        cached = _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)))
+    return "%s%06d+00:00" % (cached[1], nanos // 1000)  # noqa: UP031 (f-string is slower)
 
 
 def to_iso(moment: datetime) -> str:
