@@ -189,31 +189,57 @@ class LegacyCursor(sqlite3.Cursor):
 
     _dbfold_lastrowid: int | None = None
     _dbfold_rowcount: int | None = None
+    #: What ``super().execute``, ``super().lastrowid`` and ``super().rowcount`` find from
+    #: this class, looked up once per class (see ``__init_subclass__``) rather than through a
+    #: ``super()`` object on every statement: sqlite3's own here, the next class's in the MRO
+    #: of a cursor combined with a legacy cursor factory.
+    _dbfold_base_execute: Any = sqlite3.Cursor.execute
+    _dbfold_base_lastrowid: Any = sqlite3.Cursor.lastrowid  # descriptors: read on an
+    _dbfold_base_rowcount: Any = sqlite3.Cursor.rowcount  # instance, they give its value
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        mro = cls.__mro__
+        after = mro[mro.index(LegacyCursor) + 1 :]
+        for name in ("execute", "lastrowid", "rowcount"):
+            found = next(vars(k)[name] for k in after if name in vars(k))
+            setattr(cls, f"_dbfold_base_{name}", found)
 
     @property
     def lastrowid(self) -> int | None:
         """The inserted row's id as the legacy store would report it (see module doc)."""
         override = self._dbfold_lastrowid
-        return super().lastrowid if override is None else override
+        return self._dbfold_base_lastrowid if override is None else override
 
     @property
     def rowcount(self) -> int:
         """Rows changed by the last statement (summed over a split multi-row INSERT)."""
         override = self._dbfold_rowcount
-        return super().rowcount if override is None else override
+        return self._dbfold_base_rowcount if override is None else override
 
     def execute(self, sql: str, parameters: Params = (), /) -> LegacyCursor:
-        """Translate ``sql`` and run it with ``parameters``."""
+        """Translate ``sql`` and run it with ``parameters``.
+
+        The path of every legacy statement, so it is kept short: the translation is a cache
+        hit after the first time (see :mod:`dbfold.adapters.rewrite`), and the provenance
+        of what it writes is recorded by the connection's TEMP triggers inside the statement
+        itself (nothing to do here, nothing to flush at commit).
+        """
         conn: LegacyConnection = self.connection  # type: ignore[assignment]
         if conn._dbfold_pid != _Process.pid:
             raise conn._dbfold_forked()
         tr = conn._dbfold_translate(sql)
         if self._dbfold_lastrowid is not None or self._dbfold_rowcount is not None:
             self._dbfold_lastrowid = self._dbfold_rowcount = None
-        _before_write(conn, tr)
+        # _before_write(), inline.
+        if conn._dbfold_wrote and not conn.in_transaction:
+            conn._dbfold_wrote = False
+        write = tr.write
+        if write and not conn._dbfold_wrote:
+            conn._dbfold_check_peers()
         try:
             if tr.kind == "sql":
-                super().execute(tr.sql, parameters)
+                self._dbfold_base_execute(tr.sql, parameters)
                 if tr.key_sql is not None:
                     self._fix_key(conn, tr.key_sql)
             else:
@@ -222,7 +248,7 @@ class LegacyCursor(sqlite3.Cursor):
             if _is_locked(exc):
                 raise conn._dbfold_locked(exc) from exc
             raise
-        if tr.write:
+        if write:
             conn._dbfold_wrote = conn.in_transaction
         return self
 
@@ -297,8 +323,8 @@ class LegacyCursor(sqlite3.Cursor):
     # -- helpers ----------------------------------------------------------------------------
 
     def _fix_key(self, conn: LegacyConnection, key_sql: str) -> None:
-        rowid = super().lastrowid
-        if rowid is None or super().rowcount != 1:
+        rowid = self._dbfold_base_lastrowid
+        if rowid is None or self._dbfold_base_rowcount != 1:
             return
         cursor = _new_cursor(conn)  # a plain cursor: key_sql is unified SQL already
         cursor.row_factory = None  # a tuple, whatever row_factory the legacy code set
@@ -518,7 +544,7 @@ class LegacyConnection(sqlite3.Connection):
 
     def commit(self) -> None:
         """Commit, as sqlite3 does (refused in a forked child: the transaction is the parent's)."""
-        if self._dbfold_inherited():
+        if self._dbfold_pid != _Process.pid and self._dbfold_pid:  # _dbfold_inherited()
             raise self._dbfold_forked()
         super().commit()
 
