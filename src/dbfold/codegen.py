@@ -21,6 +21,7 @@ from dbfold.runtime.versions import version_key
 __all__ = ["class_name", "py_literal", "render_project_db"]
 
 _WIDTH = 99  # longest line the output may have (ruff's line-length is 100)
+_CLASS_ROOM = 60  # longest class name stem (a long interface name still gets its class)
 _RESERVED = {
     "Any",
     "ClassVar",
@@ -68,10 +69,11 @@ def py_literal(text: str) -> str:
     return quote + "".join(_escape(ch, quote) for ch in text) + quote
 
 
-def _chunks(text: str, room: int) -> list[str]:
-    """Split ``text`` into pieces whose literals fit in ``room`` characters (lines first)."""
+def _chunks(text: str, room: int, *, by_line: bool = True) -> list[str]:
+    """Split ``text`` into pieces whose literals fit in ``room`` characters (lines first,
+    unless ``by_line`` is false)."""
     pieces: list[str] = []
-    for line in text.splitlines(keepends=True):
+    for line in text.splitlines(keepends=True) if by_line else [text]:
         current = ""
         for ch in line:
             if current and len(py_literal(current + ch)) > room:
@@ -83,15 +85,22 @@ def _chunks(text: str, room: int) -> list[str]:
     return pieces
 
 
-def _assign(name: str, text: str) -> list[str]:
-    """``NAME = "…"`` on one line, or as an implicit concatenation over several lines."""
-    single = f"{name} = {py_literal(text)}"
-    if len(single) <= _WIDTH and "\n" not in text.rstrip("\n"):
+def _assign(name: str, text: str, indent: str = "") -> list[str]:
+    """``NAME = "…"`` on one line, or as an implicit concatenation over several lines.
+
+    At module level (no ``indent``) a text of several lines is split at its line ends; a
+    class attribute (``indent`` of four spaces) only where it is too long for one line.
+    """
+    single = f"{indent}{name} = {py_literal(text)}"
+    by_line = not indent
+    if len(single) <= _WIDTH and not (by_line and "\n" in text.rstrip("\n")):
         return [single]
-    parts = _chunks(text, _WIDTH - 4)
-    if len(parts) == 1 and len(f"{name} = {py_literal(parts[0])}") <= _WIDTH:
-        return [f"{name} = {py_literal(parts[0])}"]
-    return [f"{name} = (", *(f"    {py_literal(p)}" for p in parts), ")"]
+    parts = _chunks(text, _WIDTH - 4 - len(indent), by_line=by_line)
+    if len(parts) == 1 and len(f"{indent}{name} = {py_literal(parts[0])}") <= _WIDTH:
+        return [f"{indent}{name} = {py_literal(parts[0])}"]
+    if not parts:
+        return [single]
+    return [f"{indent}{name} = (", *(f"{indent}    {py_literal(p)}" for p in parts), f"{indent})"]
 
 
 def class_name(name: str, taken: set[str]) -> str:
@@ -104,6 +113,7 @@ def class_name(name: str, taken: set[str]) -> str:
     base = "".join(w[:1].upper() + w[1:] for w in words) or "Interface"
     if base[0].isdigit():
         base = "Interface" + base
+    base = base[:_CLASS_ROOM]  # `class <Name>Adapter(LegacyAdapter):` stays on one line
     candidate = base + "Adapter"
     n = 2
     while candidate in taken or candidate in _RESERVED or keyword.iskeyword(candidate):
@@ -137,11 +147,11 @@ def _adapter(cls: str, iface: Interface, key: str, analysis: Analysis) -> list[s
         f'{_safe_text(iface.path)}:{iface.line}."""',
         "",
     ]
-    body = [
-        f"INTERFACE: ClassVar[str] = {py_literal(key)}",
-        f"SOURCE: ClassVar[str] = {py_literal(f'{iface.path}:{iface.line}')}",
-        f"STORES: ClassVar[Mapping[str, str]] = {{{stores}}}",
-    ]
+    # A string attribute too long for one line is split into pieces (never cut by
+    # _wrap_assignment, which breaks containers at their commas).
+    lines += _assign("INTERFACE: ClassVar[str]", key, "    ")
+    lines += _assign("SOURCE: ClassVar[str]", f"{iface.path}:{iface.line}", "    ")
+    body = [f"STORES: ClassVar[Mapping[str, str]] = {{{stores}}}"]
     tables = [py_literal(t) for t in iface.tables]
     tuple_text = "(" + ", ".join(tables) + ("," if len(tables) == 1 else "") + ")"
     body.append(f"TABLES: ClassVar[tuple[str, ...]] = {tuple_text}")

@@ -32,11 +32,24 @@ T = TypeVar("T", bound="Serializable")
 
 
 class Serializable:
-    """Mixin: dataclass ↔ plain JSON-able dict, driven by the field type hints."""
+    """Mixin: dataclass ↔ plain JSON-able dict, driven by the field type hints.
+
+    Fields named in ``OMIT_DEFAULT`` are left out of :meth:`to_dict` while they hold their
+    default: a field added later then changes no JSON written before it existed (files,
+    golden copies, hashes), and older readers never meet it where it is unused.
+    """
+
+    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a plain dict of JSON-able values (tuples become lists)."""
-        return {f.name: _dump(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.name in self.OMIT_DEFAULT and _is_default(f, value):
+                continue
+            out[f.name] = _dump(value)
+        return out
 
     @classmethod
     def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
@@ -57,6 +70,14 @@ class Serializable:
     def from_json(cls: type[T], raw: bytes | str) -> T:
         """Parse JSON produced by :meth:`to_json`."""
         return cls.from_dict(orjson.loads(raw))
+
+
+def _is_default(f: dataclasses.Field[Any], value: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return bool(value == f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return bool(value == f.default_factory())
+    return False
 
 
 def _dump(value: Any) -> Any:
@@ -131,6 +152,11 @@ class Column(Serializable):
     observed: Mapping[str, int] = field(default_factory=dict)
     fields: tuple[Column, ...] = ()
     hints: tuple[str, ...] = ()
+    #: The collation a SQLite column compares with when it is not BINARY (``NOCASE``,
+    #: ``RTRIM``, or the name of one the owning program registers), as SQLite reports it.
+    collation: str | None = None
+
+    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"collation"})
 
 
 @dataclass(frozen=True)
@@ -154,6 +180,10 @@ class Index(Serializable):
     origin: str = "c"
     partial: bool = False
     sql: str | None = None
+    #: The collation of each key column, in ``columns`` order; empty when all are BINARY.
+    collations: tuple[str, ...] = ()
+
+    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"collations"})
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from dbfold.model import Serializable
 
@@ -34,7 +35,9 @@ class PlanColumn(Serializable):
 
     ``declared`` is the source's declared type where there was one (SQLite), so a reader can
     see what the neutral ``type`` came from; ``note`` says anything unusual (mixed values,
-    values that disagree with the declared type).
+    values that disagree with the declared type). ``collation`` is the SQLite collation the
+    column compares text with when it is not BINARY (``NOCASE``, ``RTRIM``); the key is
+    written only when set, so plans from before it existed read and write unchanged.
     """
 
     name: str
@@ -44,6 +47,9 @@ class PlanColumn(Serializable):
     default: str | None = None
     declared: str | None = None
     note: str | None = None
+    collation: str | None = None
+
+    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"collation"})
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,19 @@ class PlanForeignKey(Serializable):
 
 @dataclass(frozen=True)
 class PlanIndex(Serializable):
-    """An index of a unified table; ``note`` says where it came from."""
+    """An index of a unified table; ``note`` says where it came from.
+
+    ``collations`` maps a column to the collation the index compares it with where that is
+    not the column's own (``CREATE INDEX … (name COLLATE NOCASE)``); written only when set.
+    """
 
     name: str
     columns: tuple[str, ...]
     unique: bool = False
     note: str | None = None
+    collations: Mapping[str, str] = field(default_factory=dict)
+
+    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"collations"})
 
 
 @dataclass(frozen=True)
@@ -309,6 +322,129 @@ def _renamed_sql(
     return tree.sql(dialect="sqlite") if changed else sql
 
 
+#: A step of :func:`renamed_trigger_sql`: (table, new name) renames the table, (table, new
+#: name, column) renames its column.
+RenameStep = tuple[str, str, "str | None"]
+
+
+def renamed_trigger_sql(
+    sql: str,
+    tables: Mapping[str, Sequence[str]],
+    steps: Sequence[RenameStep],
+    views: Sequence[str] = (),
+) -> list[str | None]:
+    """A trigger's SQL after each of ``steps``, rewritten by SQLite itself.
+
+    sqlglot cannot parse trigger bodies; SQLite's ``ALTER TABLE … RENAME`` rewrites every
+    reference in them (the ``ON`` table, ``INSERT INTO``/``UPDATE``/``FROM`` targets,
+    ``new.``/``old.`` columns, aliases) and leaves the rest of the text as written. The
+    trigger is created in a private in-memory database over ``tables`` (name → column
+    names, the schema the trigger is written against) and ``views`` (their SQL, each kept
+    only if it can be created); the steps run in order and the trigger's SQL is read back
+    after each. A step SQLite refuses (the trigger names something the schema lacks) gives
+    None and changes nothing; so does every step when the trigger cannot be created, or on
+    SQLite older than 3.26, whose renames do not reach trigger bodies.
+
+    >>> renamed_trigger_sql(
+    ...     "CREATE TRIGGER t AFTER INSERT ON a BEGIN INSERT INTO b VALUES (new.x); END",
+    ...     {"a": ["x"], "b": ["y"]},
+    ...     [("a", "x2", "x"), ("b", "b2", None)],
+    ... )[-1]
+    'CREATE TRIGGER t AFTER INSERT ON a BEGIN INSERT INTO "b2" VALUES (new."x2"); END'
+    """
+    import sqlite3
+
+    from dbfold.quoting import quote
+
+    out: list[str | None] = [None] * len(steps)
+    if sqlite3.sqlite_version_info < (3, 26, 0) or "\x00" in sql:
+        return out
+    con = sqlite3.connect(":memory:")
+    try:
+        con.execute("PRAGMA legacy_alter_table = OFF")
+        for name, cols in tables.items():
+            body = ", ".join(quote(c) for c in cols) or quote("dbfold_no_column")
+            con.execute(f"CREATE TABLE {quote(name)} ({body})")
+        for view in views:
+            try:
+                con.execute(view)
+            except (sqlite3.Error, ValueError):
+                continue  # a view that cannot be made is one the trigger cannot need
+        con.execute(sql)
+        now = sql
+        for i, (table, new, column) in enumerate(steps):
+            if column is None:
+                alter = f"ALTER TABLE {quote(table)} RENAME TO {quote(new)}"
+            else:
+                alter = f"ALTER TABLE {quote(table)} RENAME COLUMN {quote(column)} TO {quote(new)}"
+            try:
+                con.execute(alter)
+            except (sqlite3.Error, ValueError):
+                continue  # refused: nothing changed
+            rows = con.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+            now = str(rows[0][0]) if len(rows) == 1 else now
+            out[i] = now
+    except (sqlite3.Error, ValueError):
+        return [None] * len(steps)
+    finally:
+        con.close()
+    return out
+
+
+def names_in(sql: str) -> set[str]:
+    """Every word of ``sql`` outside string literals, casefolded (quoted names unquoted).
+
+    A trigger that names a table has it among these; so may one that only uses the word for
+    a column, which is why this only finds the triggers to look at, never rewrites them.
+
+    >>> sorted(names_in("INSERT INTO [a b] VALUES ('c', X)"))
+    ['(', ')', ',', 'a b', 'insert', 'into', 'values', 'x']
+    """
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+    from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
+
+    try:
+        tokens = sqlglot.tokenize(sql, read="sqlite")
+    except SqlglotError:
+        return set()
+    return {t.text.casefold() for t in tokens if t.token_type != TokenType.STRING}
+
+
+def _plan_schema(plan: Plan, table: str, old: str, new: str | None = None) -> dict[str, list[str]]:
+    """The plan's tables as a trigger was written against them, before one rename.
+
+    ``new`` None: table ``old`` may already be called ``table`` (the user renamed it in
+    plan.json), and is given back its old name. Otherwise column ``old`` of ``table`` may
+    already be called ``new``.
+    """
+    out: dict[str, list[str]] = {}
+    if new is None:
+        had = plan.table(old) is not None
+        for t in plan.tables:
+            name = old if not had and t.name.casefold() == table.casefold() else t.name
+            out[name] = [c.name for c in t.columns]
+        return out
+    for t in plan.tables:
+        cols = [c.name for c in t.columns]
+        if t.name.casefold() == table.casefold() and t.column(old) is None:
+            cols = [old if c.casefold() == new.casefold() else c for c in cols]
+        out[t.name] = cols
+    return out
+
+
+def _renamed_triggers(
+    plan: Plan, steps: Sequence[RenameStep], schema: Mapping[str, Sequence[str]]
+) -> tuple[PlanView, ...]:
+    views = [v.sql for v in plan.views]
+    out = []
+    for trig in plan.triggers:
+        done = renamed_trigger_sql(trig.sql, schema, steps, views)
+        sql = done[-1] if done and None not in done else None
+        out.append(trig if sql is None or sql == trig.sql else replace(trig, sql=sql))
+    return tuple(out)
+
+
 def _fk_id(s: Suggestion) -> str:
     """The id design gives a foreign-key suggestion (see ``rules.suggest``)."""
     return f"fk:{s.table}.{','.join(s.columns)}->{s.ref_table}.{','.join(s.ref_columns)}"
@@ -323,8 +459,9 @@ def rename_table(plan: Plan, old: str, new: str) -> Plan:
     """A copy of ``plan`` with table ``old`` called ``new`` and every reference carried along.
 
     References are compared case-insensitively, as SQLite does: foreign keys of every table,
-    suggestions (their tables and design-made ids) and the SQL of views (by sqlglot).
-    Triggers are left as they are: sqlglot cannot parse their bodies.
+    suggestions (their tables and design-made ids), the SQL of views (by sqlglot) and of
+    triggers (by SQLite, see :func:`renamed_trigger_sql`; one SQLite cannot rewrite is left
+    as it is).
     """
     low = old.casefold()
 
@@ -344,7 +481,8 @@ def rename_table(plan: Plan, old: str, new: str) -> Plan:
         for s in plan.suggestions
     )
     views = tuple(replace(v, sql=_renamed_sql(v.sql, plan, old, new)) for v in plan.views)
-    return replace(plan, tables=tables, suggestions=suggestions, views=views)
+    triggers = _renamed_triggers(plan, [(old, new, None)], _plan_schema(plan, new, old))
+    return replace(plan, tables=tables, suggestions=suggestions, views=views, triggers=triggers)
 
 
 def rename_column(plan: Plan, table: str, old: str, new: str) -> Plan:
@@ -352,7 +490,8 @@ def rename_column(plan: Plan, table: str, old: str, new: str) -> Plan:
 
     Inside the table: its column, key, unique groups, indexes, foreign-key columns, source
     column maps and generated columns (discriminator, parent, position, surrogate). Outside:
-    other tables' foreign keys to it, suggestions and the SQL of views (by sqlglot).
+    other tables' foreign keys to it, suggestions and the SQL of views (by sqlglot) and of
+    triggers (by SQLite).
     """
     tlow, low = table.casefold(), old.casefold()
 
@@ -373,7 +512,14 @@ def rename_column(plan: Plan, table: str, old: str, new: str) -> Plan:
                 columns=tuple(replace(c, name=col(c.name)) for c in t.columns),
                 primary_key=cols(t.primary_key),
                 unique=tuple(cols(u) for u in t.unique),
-                indexes=tuple(replace(ix, columns=cols(ix.columns)) for ix in t.indexes),
+                indexes=tuple(
+                    replace(
+                        ix,
+                        columns=cols(ix.columns),
+                        collations={col(c): v for c, v in ix.collations.items()},
+                    )
+                    for ix in t.indexes
+                ),
                 foreign_keys=tuple(replace(fk, columns=cols(fk.columns)) for fk in t.foreign_keys),
                 sources=tuple(
                     replace(
@@ -411,4 +557,8 @@ def rename_column(plan: Plan, table: str, old: str, new: str) -> Plan:
         for s in plan.suggestions
     )
     views = tuple(replace(v, sql=_renamed_sql(v.sql, plan, table, new, old)) for v in plan.views)
-    return replace(plan, tables=tuple(tables), suggestions=suggestions, views=views)
+    schema = _plan_schema(plan, table, old, new)
+    triggers = _renamed_triggers(plan, [(table, new, old)], schema)
+    return replace(
+        plan, tables=tuple(tables), suggestions=suggestions, views=views, triggers=triggers
+    )

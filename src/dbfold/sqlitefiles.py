@@ -27,6 +27,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -263,6 +264,17 @@ def _file_copy(path: Path, copy: Path) -> bool:
     return _stamp(path) == before
 
 
+_READING: dict[str, threading.RLock] = {}
+_READING_GUARD = threading.Lock()
+
+
+def _reading(path: Path) -> threading.RLock:
+    """The lock that lets one thread at a time read one source (see :func:`readable`)."""
+    key = os.path.realpath(path)
+    with _READING_GUARD:
+        return _READING.setdefault(key, threading.RLock())
+
+
 @contextmanager
 def readable(
     path: Path, *, timeout: float = 1.0, held: frozenset[Key] | None = None
@@ -278,9 +290,22 @@ def readable(
       log, if one was left by a crash) into a private folder, the copy checked unchanged
       against the source afterwards, and the copy is read.
 
+    One thread at a time per file: another thread's plain copy of an idle WAL database
+    holds a descriptor on it, which would make this one read it in place (creating a
+    ``-shm`` beside it) and, closing, drop that connection's locks.
+
     Raises:
         SourceReadError: the file cannot be read, is not SQLite, or keeps changing.
     """
+    with _reading(path), _readable(path, timeout=timeout, held=held) as view:
+        yield view
+
+
+@contextmanager
+def _readable(
+    path: Path, *, timeout: float = 1.0, held: frozenset[Key] | None = None
+) -> Iterator[View]:
+    """The view itself; :func:`readable` keeps other threads off the file meanwhile."""
     try:
         size = os.stat(path).st_size
         head = header(path, size, held)

@@ -230,3 +230,39 @@ def test_a_read_made_during_the_copy_is_not_used_once_the_file_grew(tmp_path: Pa
             late.close()
     finally:
         early.close()
+
+
+def test_threads_reading_one_idle_wal_source_leave_nothing_beside_it(tmp_path: Path) -> None:
+    # verify checks two sources at a time; two tables of one idle WAL store must not meet
+    # (one thread's plain copy holds the file, the other would open it in place).
+    import threading
+
+    from dbfold.sqlitefiles import readable
+
+    src = tmp_path / "idle.db"
+    with closing(sqlite3.connect(src)) as con:
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        con.executemany("INSERT INTO t VALUES (?, ?)", ((i, "x" * 200) for i in range(30_000)))
+        con.commit()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert before == ["idle.db"]
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(3):
+                with readable(src) as view, closing(sqlite3.connect(":memory:")) as mem:
+                    mem.execute("ATTACH DATABASE ? AS src", (view.uri,))
+                    assert mem.execute("SELECT count(*) FROM src.t").fetchone() == (30_000,)
+                    mem.execute("DETACH DATABASE src")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -11,6 +11,7 @@ from itertools import pairwise
 
 import orjson
 
+from dbfold.design import collations
 from dbfold.design.coltypes import normalize_declared, unify_types, unify_values
 from dbfold.design.render_sql import default_sql, integer_key
 from dbfold.design.rules.suggest import apply_suggestion
@@ -68,7 +69,20 @@ def _check_names(plan: Plan) -> None:
                     default_sql(c.default)
                 except DesignError as exc:
                     raise _fail(f"{path}.default", str(exc)) from None
+            if c.collation is not None:
+                _check_collation(f"{path}.collation", c.collation)
             cols[c.name.casefold()] = j
+
+
+def _check_collation(path: str, name: str) -> None:
+    """A collation the unified database can be created with: one SQLite knows."""
+    if not collations.known(name):
+        raise _fail(
+            path,
+            f"SQLite does not know collation {name!r} (a program registers it with"
+            " create_collation, which the migration cannot run); use BINARY, NOCASE or RTRIM,"
+            " or remove the key (BINARY)",
+        )
 
 
 def _check_table_refs(plan: Plan) -> None:
@@ -87,6 +101,12 @@ def _check_table_refs(plan: Plan) -> None:
             for c in ix.columns:
                 if t.column(c) is None:
                     raise _fail(f"$.tables[{i}].indexes[{k}]", f"no column {c!r} in {t.name!r}")
+            lows = {c.casefold() for c in ix.columns}
+            for c, coll in ix.collations.items():
+                where = f"$.tables[{i}].indexes[{k}].collations.{c}"
+                if c.casefold() not in lows:
+                    raise _fail(where, f"{c!r} is not a column of index {ix.name!r}")
+                _check_collation(where, coll)
         for k, fk in enumerate(t.foreign_keys):
             path = f"$.tables[{i}].foreign_keys[{k}]"
             for c in fk.columns:

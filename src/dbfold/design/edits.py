@@ -18,11 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from dbfold.design.check import check_plan, parse_plan
+from dbfold.design.merge_edits import apply_merges
 from dbfold.design.options import DesignOptions
 from dbfold.design.pipeline import design
 from dbfold.errors import DesignError
 from dbfold.model import Analysis
-from dbfold.plan import Exclusion, Plan, PlanTable, rename_column, rename_table
+from dbfold.plan import (
+    Exclusion,
+    Plan,
+    PlanTable,
+    RenameStep,
+    names_in,
+    rename_column,
+    rename_table,
+    renamed_trigger_sql,
+)
 from dbfold.state import plan_path, state_dir, write_atomic
 
 #: The plan as ``design --check`` last accepted it: what the next hand edit started from.
@@ -94,8 +104,12 @@ def _table_references(plan: Plan, name: str) -> Iterator[str]:
                 yield f"$.suggestions[{k}].{field}"
     for k, v in enumerate(plan.views):
         # A view reads the table when renaming it would change the view's SQL.
-        if rename_table(replace(plan, views=(v,)), name, "dbfold_probe").views[0].sql != v.sql:
+        probe = replace(plan, views=(v,), triggers=())
+        if rename_table(probe, name, "dbfold_probe").views[0].sql != v.sql:
             yield f"$.views[{k}].sql"
+    for k, trig in enumerate(plan.triggers):
+        if low in names_in(trig.sql):
+            yield f"$.triggers[{k}].sql"
 
 
 def _diff(before: Any, after: Any, path: str, old: str, new: str) -> Iterator[str]:
@@ -118,6 +132,43 @@ def _diff(before: Any, after: Any, path: str, old: str, new: str) -> Iterator[st
 def _apply(plan: Plan, step: Plan, old: str, new: str, lines: list[str]) -> Plan:
     lines.extend(_diff(plan.to_dict(), step.to_dict(), "$", old, new))
     return step
+
+
+def _renamed(
+    plan: Plan, table: str, new: str, column: str | None, lines: list[str], steps: list[RenameStep]
+) -> Plan:
+    """Rename a table (``column`` None) or one of its columns everywhere but in triggers,
+    whose renames :func:`_carry_triggers` makes at the end, all from the base's names."""
+    bare = replace(plan, triggers=())
+    if column is None:
+        done, old = rename_table(bare, table, new), table
+    else:
+        done, old = rename_column(bare, table, column, new), column
+    steps.append((table, new, column))
+    return replace(_apply(bare, done, old, new, lines), triggers=plan.triggers)
+
+
+def _carry_triggers(plan: Plan, base: Plan, steps: list[RenameStep], lines: list[str]) -> Plan:
+    """Rewrite the triggers for the renames, by SQLite, over the schema they were written for.
+
+    The triggers of the edited plan still name what ``base`` (the plan they were checked or
+    designed with) names; the renames run there one after another, as the plan's did.
+    """
+    if not steps or not plan.triggers:
+        return plan
+    schema = {t.name: [c.name for c in t.columns] for t in base.tables}
+    views = [v.sql for v in base.views]
+    triggers = []
+    for k, trig in enumerate(plan.triggers):
+        sql = trig.sql
+        for (table, new, column), now in zip(
+            steps, renamed_trigger_sql(trig.sql, schema, steps, views), strict=True
+        ):
+            if now is not None and now != sql:
+                lines.append(f"$.triggers[{k}].sql: {column or table} → {new}")
+                sql = now
+        triggers.append(trig if sql == trig.sql else replace(trig, sql=sql))
+    return replace(plan, triggers=tuple(triggers))
 
 
 def _drop_references(plan: Plan, name: str, lines: list[str]) -> Plan:
@@ -144,7 +195,7 @@ def _drop_references(plan: Plan, name: str, lines: list[str]) -> Plan:
         else:
             suggestions.append(s)
     reads = set(_table_references(replace(plan, tables=(), suggestions=()), name))
-    views, excluded = [], list(plan.excluded)
+    views, triggers, excluded = [], [], list(plan.excluded)
     for k, v in enumerate(plan.views):
         if f"$.views[{k}].sql" in reads:
             lines.append(f"$.views[{k}]: moved to excluded ({why})")
@@ -152,11 +203,21 @@ def _drop_references(plan: Plan, name: str, lines: list[str]) -> Plan:
             excluded.append(Exclusion(v.store, v.source_name, reason, kind="view", by="user"))
         else:
             views.append(v)
+    for k, trig in enumerate(plan.triggers):
+        if f"$.triggers[{k}].sql" in reads:
+            lines.append(f"$.triggers[{k}]: moved to excluded ({why})")
+            reason = f"it names {name!r}, which is no longer in the plan"
+            excluded.append(
+                Exclusion(trig.store, trig.source_name, reason, kind="trigger", by="user")
+            )
+        else:
+            triggers.append(trig)
     return replace(
         plan,
         tables=tuple(tables),
         suggestions=tuple(suggestions),
         views=tuple(views),
+        triggers=tuple(triggers),
         excluded=tuple(excluded),
     )
 
@@ -183,7 +244,8 @@ def _drop_columns(plan: Plan, i: int, gone: list[str], lines: list[str]) -> Plan
     for k, ix in enumerate(t.indexes):
         cols = keep(f"{p}.indexes[{k}].columns", ix.columns)
         if cols:
-            indexes.append(replace(ix, columns=cols))
+            colls = {c: v for c, v in ix.collations.items() if c.casefold() not in lows}
+            indexes.append(replace(ix, columns=cols, collations=colls))
         else:
             lines.append(f"{p}.indexes[{k}]: dropped (none of its columns is left)")
     t = replace(
@@ -210,6 +272,7 @@ def carry_edits(plan: Plan, bases: Sequence[Plan]) -> Carried:
             message names each such place and the candidates.
     """
     lines: list[str] = []
+    steps: list[RenameStep] = []
     done: set[str] = set()
     for base in bases:
         for b in base.tables:
@@ -224,7 +287,7 @@ def carry_edits(plan: Plan, bases: Sequence[Plan]) -> Carried:
                 # Kept (or split: every part of it carries the column edits of the base).
                 if _keys(held) & keys:
                     for t in cands:
-                        plan = _carry_columns(plan, b, t, lines)
+                        plan = _carry_columns(plan, b, t, lines, steps)
                 continue
             places = list(_table_references(plan, b.name))
             if len(cands) > 1 and places:
@@ -238,17 +301,21 @@ def carry_edits(plan: Plan, bases: Sequence[Plan]) -> Carried:
                 )
             if len(cands) == 1:
                 new = cands[0].name
-                plan = _apply(plan, rename_table(plan, b.name, new), b.name, new, lines)
-                plan = _carry_columns(plan, b, plan.table(cands[0].name) or cands[0], lines)
+                plan = _renamed(plan, b.name, new, None, lines, steps)
+                plan = _carry_columns(plan, b, plan.table(cands[0].name) or cands[0], lines, steps)
             elif not cands and places:
                 plan = _drop_references(plan, b.name, lines)
+    if bases:
+        plan = _carry_triggers(plan, bases[0], steps, lines)
     return Carried(plan=plan, lines=tuple(dict.fromkeys(lines)))
 
 
-def _carry_columns(plan: Plan, base: PlanTable, edited: PlanTable, lines: list[str]) -> Plan:
+def _carry_columns(
+    plan: Plan, base: PlanTable, edited: PlanTable, lines: list[str], steps: list[RenameStep]
+) -> Plan:
     """Carry the column renames (and deletions) of one table; return the new plan."""
     for old, new in _column_renames(base, edited).items():
-        plan = _apply(plan, rename_column(plan, edited.name, old, new), old, new, lines)
+        plan = _renamed(plan, edited.name, new, old, lines, steps)
     i = next(i for i, t in enumerate(plan.tables) if t.name == edited.name)
     now = plan.tables[i]
     renamed = _column_renames(base, edited)
@@ -270,8 +337,9 @@ def check_edited(
     """``design --check``: carry the hand edits of plan.json along, then validate the plan.
 
     The bases are the plan the last ``--check`` accepted and the plan ``design`` makes from
-    the analysis with ``options`` (the first check after ``design`` has only that one). When
-    something was carried, plan.json is rewritten; the accepted plan becomes the next base.
+    the analysis with ``options`` (the first check after ``design`` has only that one).
+    Accepted merge suggestions are then applied (:mod:`.merge_edits`). When something was
+    carried or merged, plan.json is rewritten; the accepted plan becomes the next base.
 
     Returns:
         The checked plan (accepted suggestions applied) and one line per place fixed.
@@ -284,7 +352,12 @@ def check_edited(
     bases = [*([checked] if checked is not None else []), design(analysis, options=options)]
     carried = carry_edits(edited, bases)
     plan = check_plan(carried.plan.to_json(), analysis)
-    if carried.lines:
-        write_atomic(plan_path(root), carried.plan.to_json() + b"\n")
-    save_checked(root, carried.plan)
-    return plan, carried.lines
+    # Accepted merges are made now, on the checked plan (so errors still point at the edit).
+    edited_plan, merged = apply_merges(carried.plan, analysis, options)
+    lines = (*carried.lines, *merged)
+    if merged:
+        plan = check_plan(edited_plan.to_json(), analysis)
+    if lines or edited_plan.notes != carried.plan.notes:
+        write_atomic(plan_path(root), edited_plan.to_json() + b"\n")
+    save_checked(root, edited_plan)
+    return plan, lines

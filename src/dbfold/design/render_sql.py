@@ -11,9 +11,10 @@ from __future__ import annotations
 import sqlglot
 from sqlglot.errors import SqlglotError
 
+from dbfold.design import collations
 from dbfold.design.coltypes import normalize_declared
 from dbfold.errors import DesignError
-from dbfold.plan import Plan, PlanColumn, PlanTable
+from dbfold.plan import Plan, PlanColumn, PlanIndex, PlanTable
 from dbfold.quoting import literal, quote
 
 #: Neutral type → SQLite type name. json is TEXT, not JSON: a declared JSON column would get
@@ -232,6 +233,8 @@ def create_table(table: PlanTable, dialect: str = "sqlite") -> str:
             typ = "INT"
         if typ:
             parts.append(typ)
+        if col.collation is not None and dialect == "sqlite":
+            parts.append(f"COLLATE {collations.sql(col.collation)}")
         if single_int_pk and col.primary_key:
             parts.append("PRIMARY KEY")
             if table.autoincrement and dialect == "sqlite":
@@ -258,6 +261,25 @@ def create_table(table: PlanTable, dialect: str = "sqlite") -> str:
     return f"CREATE TABLE {quote(table.name)} (\n  {body}\n);"
 
 
+def create_index(
+    table: str, ix: PlanIndex, dialect: str = "sqlite", *, if_not_exists: bool = False
+) -> str:
+    """The CREATE INDEX statement of one plan index (its collations on SQLite).
+
+    >>> create_index("t", PlanIndex("ix", ("a", "b"), collations={"b": "NOCASE"}))
+    'CREATE INDEX "ix" ON "t" ("a", "b" COLLATE NOCASE);'
+    """
+    unique = "UNIQUE " if ix.unique else ""
+    colls = {c.casefold(): v for c, v in ix.collations.items()} if dialect == "sqlite" else {}
+    cols = ", ".join(
+        quote(c)
+        + (f" COLLATE {collations.sql(colls[c.casefold()])}" if c.casefold() in colls else "")
+        for c in ix.columns
+    )
+    exists = "IF NOT EXISTS " if if_not_exists else ""
+    return f"CREATE {unique}INDEX {exists}{quote(ix.name)} ON {quote(table)} ({cols});"
+
+
 def render_sql(plan: Plan, dialect: str = "sqlite") -> str:
     """Render the whole plan as one SQL script (``unified.sql``).
 
@@ -277,11 +299,7 @@ def render_sql(plan: Plan, dialect: str = "sqlite") -> str:
         out.append("")
     for table in plan.tables:
         for ix in table.indexes:
-            unique = "UNIQUE " if ix.unique else ""
-            out.append(
-                f"CREATE {unique}INDEX {quote(ix.name)} ON {quote(table.name)}"
-                f" ({_cols(ix.columns)});"
-            )
+            out.append(create_index(table.name, ix, dialect))
     for view in plan.views:
         sql = view.sql
         if dialect != "sqlite":

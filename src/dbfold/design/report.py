@@ -109,7 +109,8 @@ def render_report(plan: Plan, analysis: Analysis) -> str:
     if merges:
         # Same shape, different names: dbfold does not guess that they are one entity.
         out += [
-            "## Suggested merges (set `accepted: true` in plan.json, then run `dbfold design`)",
+            "## Suggested merges"
+            " (set `accepted: true` in plan.json, then run `dbfold design --check`)",
             "",
         ]
         out += [f"- {_code(s.id)}: {_cell(s.text)}" for s in merges]

@@ -36,6 +36,7 @@ class Field:
     primary_key: bool = False
     default: str | None = None
     note: str | None = None
+    collation: str | None = None
 
 
 @dataclass(frozen=True)

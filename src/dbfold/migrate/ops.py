@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from dbfold.design.render_sql import create_table, integer_key, table_order
+from dbfold.design.render_sql import create_index, create_table, integer_key, table_order
 from dbfold.errors import DbfoldError
 from dbfold.migrate.target import target_fault
 from dbfold.model import Analysis, Store, Table
@@ -315,12 +315,7 @@ class CreateIndex:
         return f"create {u}index {self.index.name} on ({', '.join(self.index.columns)})"
 
     def sql(self) -> str:
-        u = "UNIQUE " if self.index.unique else ""
-        cols = ", ".join(map(quote, self.index.columns))
-        return (
-            f"CREATE {u}INDEX IF NOT EXISTS {quote(self.index.name)}"
-            f" ON {quote(self.table)} ({cols})"
-        )
+        return create_index(self.table, self.index, if_not_exists=True).rstrip(";")
 
     def run(self, copier: Copier) -> None:
         copier.con.execute(self.sql())

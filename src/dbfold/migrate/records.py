@@ -22,7 +22,7 @@ from dbfold.errors import MigrateError
 from dbfold.migrate.values import Record, as_record
 from dbfold.model import Store, Table
 from dbfold.scan import json_reader
-from dbfold.scan.csv_reader import _header
+from dbfold.scan.csv_reader import DelimiterChanges, _header
 from dbfold.scan.json_reader import _Cutter, _Fallback
 from dbfold.scan.json_verdict import judge_file, stream_error
 
@@ -315,11 +315,19 @@ def csv_records(
             names = [f"col_{i}" for i in range(1, len(first) + 1)]
             pending.append(first)
         cast = [casters.get(n) for n in names]
+        # The lines analyze would find in another delimiter: the same verdict, said whole
+        # (the file is read to its end first so that the message is analyze's, word for word).
+        changes = DelimiterChanges(params["delimiter"], len(names))
         batch: list[Record] = []
         try:
             for row in _chain(pending, reader):
                 if not row:
                     continue
+                if len(row) != changes.width and changes.check(row, reader.line_num):
+                    for rest in reader:
+                        if rest and len(rest) != changes.width:
+                            changes.check(rest, reader.line_num)
+                    raise NotMigratable(str(changes.message()))
                 if len(row) > len(names):
                     names = names + [f"col_{i}" for i in range(len(names) + 1, len(row) + 1)]
                     cast = [casters.get(n) for n in names]

@@ -207,7 +207,9 @@ class _Query:
     def select(self, side: Side, *, binary: bool = True) -> str:
         cols = []
         for i, (e, t) in enumerate(zip(side.exprs("x"), self.cmp.typed, strict=True)):
-            cols.append(f"{e} COLLATE BINARY AS c{i}" if binary else f"{e} AS c{i}")
+            # BINARY on both: a collation the source's app registers is unknown here, and
+            # NOCASE must not make 'ABC' equal 'abc'.
+            cols.append(f"{e} COLLATE BINARY AS c{i}")
             if t and binary:
                 cols.append(f"typeof({e}) AS t{i}")
         return f"SELECT {', '.join(cols)} FROM {side.table} AS x WHERE {self.where(side, 'x')}"

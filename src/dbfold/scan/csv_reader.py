@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dbfold.model import Column, Problem, Store, Table
+from dbfold.scan.json_verdict import NOT_MIGRATED
 from dbfold.scan.records import RecordStats, infer_text
 from dbfold.scan.walk import display
 
@@ -19,6 +20,10 @@ MAX_RAGGED_LINES = 5
 #: Rows typed together, column by column.
 BATCH = 2048
 _EXT_DELIMITER = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".psv": "|"}
+#: The delimiters a file (or one of its lines) may use.
+DELIMITERS = ",\t;|"
+#: Lines named in the delimiter-change verdict.
+MAX_CHANGED_LINES = 3
 
 
 class _Sniffer(csv.Sniffer):
@@ -40,6 +45,105 @@ def _plain(sample: str, delimiter: str) -> Any:
     except csv.Error:
         return None
     return plain if len(widths) == 1 and min(widths) >= 2 else None
+
+
+def _majority(sample: str, default: str) -> Any:
+    """The excel dialect with the delimiter that splits the first row into ≥ 2 cells and gives
+    the most rows that width, or None: the sniffer gives up on a file whose delimiter changes
+    (it wants one delimiter on nearly every line), and the extension's may split nothing.
+
+    >>> _majority("id;name\\n1;x\\n2,y\\n3;z\\n", ",").delimiter
+    ';'
+    """
+    best, score = None, 0
+    for d in dict.fromkeys(default + DELIMITERS):
+        dialect = type("plain", (csv.excel,), {"delimiter": d})
+        try:
+            rows = [r for r in csv.reader(io.StringIO(sample), dialect) if r]
+        except csv.Error:
+            continue
+        if not rows or len(rows[0]) < 2:
+            continue
+        n = sum(1 for r in rows if len(r) == len(rows[0]))
+        if n > score:
+            best, score = dialect, n
+    return best
+
+
+def _one_row_header(sample: str, dialect: Any) -> bool | None:
+    """For a sample of one row: whether it is a header (names, no number or boolean among its
+    cells), or None when the sample holds more rows (the sniffer's vote decides).
+
+    The sniffer calls any lone row a header, so a one-line file of data read as names lost
+    its one record; a file of names alone is a table with those columns and no rows.
+    """
+    try:
+        rows = [r for r in csv.reader(io.StringIO(sample), dialect) if r]
+    except csv.Error:
+        return None
+    if len(rows) != 1:
+        return None
+    return all(type(infer_text(c)) in (str, type(None)) for c in rows[0])
+
+
+class DelimiterChanges:
+    """Lines whose delimiter is not the file's: one cell under the file's delimiter that
+    another one splits into as many cells as the header has.
+
+    Shared by analyze and migrate, so that both give the file one verdict, in one message:
+    it is not migrated (its rows would land split wrong, or not at all).
+    """
+
+    def __init__(self, delimiter: str, width: int) -> None:
+        self.delimiter = delimiter
+        self.width = width
+        self.lines: list[tuple[int, str]] = []
+        self.count = 0
+
+    def check(self, row: list[str], line: int) -> bool:
+        """Record ``row`` (ending at ``line``) if it uses another delimiter; True if it does."""
+        if self.width < 2 or len(row) != 1:
+            return False
+        text = row[0]
+        for d in DELIMITERS:
+            if d != self.delimiter and d in text:
+                cells = next(csv.reader([text], delimiter=d), [])
+                if len(cells) == self.width:
+                    self.count += 1
+                    if len(self.lines) < MAX_CHANGED_LINES:
+                        self.lines.append((line, d))
+                    return True
+        return False
+
+    @property
+    def first_line(self) -> int | None:
+        return self.lines[0][0] if self.lines else None
+
+    def message(self) -> str | None:
+        """The verdict, one line without the path (None: no line changes delimiter).
+
+        >>> c = DelimiterChanges(",", 3)
+        >>> c.check(["4;5;6"], 3), c.check(["7\\t8\\t9"], 4), c.check(["x"], 5)
+        (True, True, False)
+        >>> print(c.message())  # doctest: +NORMALIZE_WHITESPACE
+        the delimiter changes: the file uses ',' but line 3 uses ';', line 4 uses tab (2 lines
+        in all); the file will not be migrated — re-save it with ',' on every line (or fix
+        those lines) and run `dbfold analyze` again
+        """
+        if not self.count:
+            return None
+        where = ", ".join(f"line {n} uses {_name(d)}" for n, d in self.lines)
+        more = f", and {self.count - len(self.lines)} more" if self.count > len(self.lines) else ""
+        mine = _name(self.delimiter)
+        return (
+            f"the delimiter changes: the file uses {mine} but {where}{more} ({self.count} "
+            f"line{'s' if self.count > 1 else ''} in all); {NOT_MIGRATED} — re-save it with "
+            f"{mine} on every line (or fix those lines) and run `dbfold analyze` again"
+        )
+
+
+def _name(delimiter: str) -> str:
+    return "tab" if delimiter == "\t" else repr(delimiter)
 
 
 def _typed_header(sample: str, dialect: Any) -> bool:
@@ -105,19 +209,27 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
         if dialect is None:
             dialect = csv.Sniffer().sniff(sample, delimiters=default + ",\t;|")
     except csv.Error:
-        dialect = csv.excel_tab if default == "\t" else csv.excel
-        if default == "|":
-            dialect = type("psv", (csv.excel,), {"delimiter": "|"})
+        dialect = _majority(sample, default)
+        if dialect is None:
+            dialect = csv.excel_tab if default == "\t" else csv.excel
+            if default == "|":
+                dialect = type("psv", (csv.excel,), {"delimiter": "|"})
     try:
         # has_header() sniffs the dialect again, without the delimiters allowed above, and a
         # tiny sample can then be split on ':' or '"': judge the header with our dialect.
-        has_header = _Sniffer(dialect).has_header(sample) if sample.strip() else False
-        has_header = has_header or _typed_header(sample, dialect)
+        one = _one_row_header(sample, dialect)
+        if one is not None:
+            has_header = one
+        else:
+            has_header = _Sniffer(dialect).has_header(sample) if sample.strip() else False
+            has_header = has_header or _typed_header(sample, dialect)
     except csv.Error:
         has_header = True
     stats = RecordStats()
     ragged: list[int] = []
     ragged_count = 0
+    names: list[str] = []
+    changes = DelimiterChanges(dialect.delimiter, 0)
     with open(path, encoding=enc, errors="replace", newline="") as f:
         reader = csv.reader(f, dialect)
         try:
@@ -135,6 +247,7 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
                 rows = _chain(first, reader)
                 line = reader.line_num - _lines_of(first)
             width = len(names)
+            changes.width = width
             # Rows are taken a batch at a time (at C speed); a batch whose rows all have the
             # expected width is typed column by column. Otherwise its rows go one by one, in
             # order: those of the expected width batched, ragged rows alone.
@@ -164,6 +277,9 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
                     if plain:
                         stats.add_text_columns(names, list(zip(*plain, strict=True)))
                         plain.clear()
+                    if changes.check(row, line):
+                        stats.add(dict(zip(names, map(infer_text, row), strict=False)))
+                        continue
                     ragged_count += 1
                     if len(ragged) < MAX_RAGGED_LINES:
                         ragged.append(line)
@@ -199,6 +315,9 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
         )
     if "\ufffd" in sample and not problems:
         problems.append(_bad_utf8(rel))
+    verdict = changes.message()
+    if verdict is not None:
+        problems.insert(0, Problem(rel, f"{rel}: {verdict}", line=changes.first_line))
     if ragged_count:
         where = ", ".join(str(n) for n in ragged)
         more = f" and {ragged_count - len(ragged)} more" if ragged_count > len(ragged) else ""
@@ -211,11 +330,13 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
                 line=ragged[0],
             )
         )
+    # A header over no rows still names the columns: a table of them, empty.
+    columns = _as_text(stats.columns()) if stats.rows else tuple(Column(n, "text") for n in names)
     return Store(
         rel,
         "csv",
         size,
-        tables=(Table(display(path.stem), stats.rows, _as_text(stats.columns()), layout="csv"),),
+        tables=(Table(display(path.stem), stats.rows, columns, layout="csv"),),
         problems=tuple(problems),
         encoding=enc,
         dialect={**_dialect(dialect), "header": "yes" if has_header else "no"},

@@ -10,10 +10,14 @@ import csv
 import fnmatch
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 
-from dbfold.scan.walk import FileEntry
+from dbfold.model import Problem
+
+if TYPE_CHECKING:  # the walk asks folder_problem() of each folder: no import cycle
+    from dbfold.scan.walk import FileEntry
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HEAD_BYTES = 8192
@@ -169,6 +173,30 @@ def config_reason(rel: str) -> str | None:
         if fnmatch.fnmatchcase(name, pattern):
             return reason
     return None
+
+
+def folder_problem(rel: str) -> Problem | None:
+    """What to say of a folder named like a SQLite database (``data/app.db/``), or None.
+
+    Code that opens that path with sqlite3 fails (``unable to open database file``), and
+    there is no database to migrate; whatever files it holds are analysed on their own.
+
+    >>> print(folder_problem("data/app.db").message)  # doctest: +NORMALIZE_WHITESPACE
+    data/app.db: a folder, not a SQLite database file, although named like one (sqlite3
+    cannot open it: "unable to open database file"); if code expects a database here,
+    rename or remove the folder — any files in it are analysed on their own
+    >>> folder_problem("data/exports") is None
+    True
+    """
+    if os.path.splitext(rel)[1].lower() not in SQLITE_EXTS:
+        return None
+    return Problem(
+        rel,
+        f"{rel}: a folder, not a SQLite database file, although named like one (sqlite3 "
+        'cannot open it: "unable to open database file"); if code expects a database here, '
+        "rename or remove the folder — any files in it are analysed on their own",
+        severity="warning",
+    )
 
 
 def _gdbm_magic(head: bytes) -> bool:

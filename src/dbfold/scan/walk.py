@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbfold.model import Problem, Skipped
+from dbfold.scan.detect import folder_problem
 
 #: Folder names never entered.
 SKIP_DIRS = frozenset(
@@ -143,6 +144,8 @@ def walk(root: Path, log: WalkLog) -> Iterator[FileEntry]:
                 if entry.is_dir(follow_symlinks=False):
                     if _skip_dir(entry.name) or _is_venv(entry.path, entry.name):
                         continue
+                    if (named := folder_problem(display(erel))) is not None:
+                        log.problems.append(named)  # data/app.db/: a folder, not a database
                     subdirs.append((entry.path, erel))
                     continue
                 est = entry.stat(follow_symlinks=False)

@@ -108,10 +108,12 @@ def _table(
         pk = (surrogate,)
     columns: dict[str, PlanColumn] = {}
     seen_in: dict[str, int] = {}
+    colls: dict[str, dict[str, None]] = {}  # the collations each column's sources use
     for d in home.drafts:
         for f in d.fields:
             low = f.name.casefold()
             seen_in[low] = seen_in.get(low, 0) + 1
+            colls.setdefault(low, {})[f.collation or "BINARY"] = None
             col = PlanColumn(
                 name=f.name,
                 type=f.type,
@@ -119,6 +121,7 @@ def _table(
                 default=f.default,
                 declared=f.declared,
                 note=f.note,
+                collation=f.collation,
             )
             prev = columns.get(low)
             if prev is not None:
@@ -133,6 +136,16 @@ def _table(
                     note=prev.note or col.note,
                 )
             columns[low] = col
+    for low, used in colls.items():
+        if len(used) > 1:
+            # One column, one collation: BINARY, and the note asks the user to choose.
+            differ = (
+                f"its sources compare it with different collations ({', '.join(used)}):"
+                ' BINARY here; set "collation" to the one the queries need'
+            )
+            c = columns[low]
+            note = differ if c.note is None else f"{c.note}; {differ}"
+            columns[low] = replace(c, collation=None, note=note)
     merged = list(columns.values())
     if len(home.drafts) > 1:
         # A column some sources lack is NULL for their rows.

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from dbfold.design import collations
 from dbfold.design.options import DesignOptions
 from dbfold.design.state import Draft, Home, State, describe
-from dbfold.model import ForeignKey
+from dbfold.model import ForeignKey, Index
 from dbfold.plan import Decision, PlanForeignKey, PlanIndex, PlanTable
 
 RULE = "keys"
@@ -72,6 +73,25 @@ def _foreign_key(
     )
 
 
+def _index_collations(ix: Index, src: _Target) -> tuple[dict[str, str], list[str]]:
+    """Target column → collation where the index compares it other than the column does,
+    and the collations SQLite does not know (not carried)."""
+    out: dict[str, str] = {}
+    lost: list[str] = []
+    fields = {f.path.casefold(): f for f in src.draft.fields}
+    for name, coll in zip(ix.columns, ix.collations, strict=False):
+        f = fields.get(name.casefold())
+        if f is None:
+            continue
+        if not collations.known(coll):
+            lost.append(coll)
+            continue
+        want = collations.canonical(coll)
+        if want != (f.collation or "BINARY"):
+            out[f.name] = want
+    return out, lost
+
+
 def carry_keys(state: State, options: DesignOptions) -> State:
     """Set foreign keys, unique constraints and indexes on every table."""
     targets = _lookup(state)
@@ -113,6 +133,13 @@ def carry_keys(state: State, options: DesignOptions) -> State:
                     decisions.append(Decision(RULE, describe(d.key), text))
                     continue
                 names = (*disc, *(c for c in cols if c is not None))
+                if ix.origin == "u" and _index_collations(ix, src)[0]:
+                    text = (
+                        f"unique constraint {ix.name!r} compares a column with another"
+                        " collation than the column's own; the unified constraint compares"
+                        " with the column's"
+                    )
+                    decisions.append(Decision(RULE, describe(d.key), text))
                 if ix.origin == "u":
                     if names not in unique:
                         unique.append(names)
@@ -120,12 +147,20 @@ def carry_keys(state: State, options: DesignOptions) -> State:
                 note = "partial index: its WHERE clause is not kept" if ix.partial else None
                 if any(i.columns == names for i in indexes):
                     continue
+                colls, lost = _index_collations(ix, src)
+                for c in lost:
+                    text = (
+                        f"index {ix.name!r}: collation {c!r} is registered by the program,"
+                        " not known to SQLite; the index compares with the column's own"
+                    )
+                    decisions.append(Decision(RULE, describe(d.key), text))
                 indexes.append(
                     PlanIndex(
                         name=ix.name,
                         columns=names,
                         unique=ix.unique and not ix.partial,
                         note=note,
+                        collations=colls,
                     )
                 )
         tables.append(

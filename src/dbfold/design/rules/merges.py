@@ -16,9 +16,10 @@ child tables nor is one, **their names agree** and **their shapes agree**:
 Record sets whose shapes agree but whose names do not (and that share at least three columns)
 are not merged: the plan offers the merge as a suggestion (``kind: "merge"``, ``accepted:
 false``) and a decision says why it was declined. Once the user sets ``accepted: true`` in
-plan.json, the next ``dbfold design`` merges them (an accepted merge overrides an earlier
-split). ``--merge-by-shape`` restores the older rule: same shape merges whatever the names, as
-long as the names are equal or the tables share at least three columns. The user can opt a
+plan.json, ``dbfold design --check`` merges them (``design.merge_edits``), and so does the
+next ``dbfold design`` (an accepted merge overrides an earlier split). ``--merge-by-shape``
+restores the older rule: same shape merges whatever the names, as long as the names are
+equal or the tables share at least three columns. The user can opt a
 table out (``--no-merge``), and a merge undone in a previous plan stays undone.
 
 Keys of a merged table — the choice: the original key columns are kept unchanged, and the
@@ -185,8 +186,8 @@ def merge_tables(state: State, options: DesignOptions) -> State:
                 text=(
                     f"{', '.join(describe(d.key) for d in members)} have the same shape but"
                     f" different names ({_names(members)}): merge them into one table with a"
-                    f" {options.discriminator!r} column (set accepted, then re-run"
-                    " `dbfold design`)"
+                    f" {options.discriminator!r} column (set accepted, then run"
+                    " `dbfold design --check`)"
                 ),
                 accepted=accepted,
                 # Source keys for now; ``resolve_merge_suggestions`` puts the table names.

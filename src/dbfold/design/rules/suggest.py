@@ -75,8 +75,8 @@ def suggestion_key(s: Suggestion) -> str:
 def apply_suggestion(table: PlanTable, suggestion: Suggestion) -> PlanTable:
     """Add an accepted foreign-key suggestion to its table (no-op if already there).
 
-    Other kinds (``merge``) change the plan's tables, not one table: ``design`` applies them
-    when it runs again, so here they are a no-op.
+    Other kinds (``merge``) change the plan's tables, not one table: ``design`` and
+    ``design --check`` (``design.merge_edits``) apply them, so here they are a no-op.
     """
     if suggestion.kind != "foreign_key":
         return table

@@ -5,8 +5,9 @@ reason in ``excluded``, when it reads a table that is excluded, merged or whose 
 renamed. A view over a merged table is not rewritten with a filter on the discriminator: its
 ``SELECT *`` would gain the discriminator column and its meaning would change silently; the
 reason tells the user which value marks the store's rows so they can recreate it. sqlglot
-cannot parse trigger bodies, so a trigger is carried over only when every table it names
-keeps its name and columns unchanged.
+cannot parse trigger bodies: a trigger whose tables were renamed (or their columns) is
+rewritten by SQLite's own ``ALTER TABLE … RENAME`` (:func:`~dbfold.plan.renamed_trigger_sql`),
+and one that names a merged or excluded table is dropped, with the reason.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlglot.errors import SqlglotError
 from dbfold.design.options import DesignOptions
 from dbfold.design.state import State, unique_name
 from dbfold.model import Store, View
-from dbfold.plan import Exclusion, PlanView
+from dbfold.plan import Exclusion, PlanView, RenameStep, names_in, renamed_trigger_sql
 
 RULE = "views"
 
@@ -96,16 +97,67 @@ def _rewrite_view(view: View, homes: dict[str, str], name: str) -> str:
     return tree.sql(dialect="sqlite")
 
 
-def _check_trigger(trigger: View, homes: dict[str, str | None]) -> None:
-    """Raise ValueError unless the trigger's tables all keep their names."""
-    tokens = sqlglot.tokenize(trigger.sql, read="sqlite")
-    words = {t.text.casefold() for t in tokens}
-    for low, new in homes.items():
-        if low in words and (new is None or new.casefold() != low):
-            raise ValueError(f"it names {low!r}, which was renamed or merged")
+#: A source table's name, its target name and its column renames (source → target).
+_Plain = dict[str, tuple[str, str, dict[str, str]]]
+
+
+def _plain(state: State, store: Store) -> _Plain:
+    """Source table (casefolded) → (its name, target name, column renames) for the tables of
+    ``store`` that fill a table of their own (not merged, not an array)."""
+    out: _Plain = {}
+    for home in state.homes:
+        if home.discriminator is not None or len(home.drafts) != 1:
+            continue
+        (d,) = home.drafts
+        if d.store == store.path and d.array is None:
+            renamed = {f.path: f.name for f in d.fields if f.name != f.path}
+            out[d.table.name.casefold()] = (d.table.name, home.name, renamed)
+    return out
+
+
+def _rewrite_trigger(
+    trigger: View, store: Store, homes: dict[str, str | None], plain: _Plain
+) -> str:
+    """The trigger's SQL with target names, or raise ValueError with the reason to drop it.
+
+    A table it names that was renamed, or whose columns were, is renamed in it by SQLite
+    (:func:`~dbfold.plan.renamed_trigger_sql`); one merged or left out of the plan drops it.
+    """
+    words = names_in(trigger.sql)
     table = (trigger.table or "").casefold()
     if table not in homes:
         raise ValueError(f"its table {trigger.table!r} is not in the plan")
+    cols: list[RenameStep] = []
+    tables: list[tuple[str, str]] = []
+    for low, new in homes.items():
+        if low not in words:
+            continue
+        if low not in plain:
+            if new is None or new.casefold() != low:
+                raise ValueError(f"it names {low!r}, which was merged or renamed")
+            continue
+        name, target, renamed = plain[low]
+        for i, (old, col) in enumerate(renamed.items()):
+            # Through a name of its own, so renames that swap two names work too.
+            cols += [(name, f"dbfold_column_{i}", old), (name, col, f"dbfold_column_{i}")]
+        if target != name:
+            tables.append((name, target))
+    gone = sorted(words & ({t.name.casefold() for t in store.tables} - set(homes)))
+    if gone:
+        raise ValueError(f"it names {gone[0]!r}, which is not in the plan")
+    steps = cols + [(n, f"dbfold_table_{i}", None) for i, (n, _) in enumerate(tables)]
+    steps += [(f"dbfold_table_{i}", t, None) for i, (_, t) in enumerate(tables)]
+    if not steps:
+        return trigger.sql
+    schema = {t.name: [c.name for c in t.columns] for t in store.tables}
+    done = renamed_trigger_sql(trigger.sql, schema, steps, [v.sql for v in store.views])
+    last = done[-1]
+    if None in done or last is None:
+        raise ValueError(
+            "it names a table renamed (or with renamed columns) that SQLite could not"
+            " rewrite in it; recreate it by hand with the new names"
+        )
+    return last
 
 
 def carry_views(state: State, options: DesignOptions) -> State:
@@ -119,6 +171,7 @@ def carry_views(state: State, options: DesignOptions) -> State:
             continue
         homes = _homes(state, store)
         targets = _targets(state, store)
+        plain = _plain(state, store)
         for view in store.views:
             name = unique_name(view.name, taken)
             try:
@@ -134,7 +187,7 @@ def carry_views(state: State, options: DesignOptions) -> State:
             views.append(PlanView(name=name, sql=sql, store=store.path, source_name=view.name))
         for trigger in store.triggers:
             try:
-                _check_trigger(trigger, homes)
+                sql = _rewrite_trigger(trigger, store, homes, plain)
                 if trigger.name.casefold() in {t.casefold() for t in taken}:
                     raise ValueError("its name is already used in the unified schema")
             except (ValueError, SqlglotError) as exc:
@@ -144,8 +197,6 @@ def carry_views(state: State, options: DesignOptions) -> State:
                 continue
             taken.append(trigger.name)
             triggers.append(
-                PlanView(
-                    name=trigger.name, sql=trigger.sql, store=store.path, source_name=trigger.name
-                )
+                PlanView(name=trigger.name, sql=sql, store=store.path, source_name=trigger.name)
             )
     return replace(state, views=tuple(views), triggers=tuple(triggers), excluded=tuple(excluded))
