@@ -19,6 +19,15 @@ Two best-effort rules follow paths across calls:
   there; the callee's own unresolved use is then not reported as a problem.
 * **helpers** — a class or function that uses no store directly but holds SQL naming
   tables and calls a module-level function that opens a store gets that function's uses.
+
+Cost: the work is that of parsing every file once, in bounded memory. :func:`parse_code`
+parses each file (in worker processes for big trees, :mod:`dbfold.scan.code_facts`) and
+keeps only verdicts: which files open stores, and filters of the names each file spells
+and uses. :func:`find_interfaces` then parses again only the files that can matter: those
+that open stores, the modules their paths come from (loaded on demand by the
+:class:`~dbfold.scan.code_index.ProjectIndex`, which holds few at a time), and the files
+that can call a function a path is passed to (:mod:`dbfold.scan.code_callers`). What it
+finds is what a walk of every module finds.
 """
 
 from __future__ import annotations
@@ -32,19 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbfold.model import Interface, Problem, StoreUse
-from dbfold.scan.code_calls import SQLITE_APIS, Site, find_openings, walk_sites
+from dbfold.scan.code_callers import CallSites, call_tokens
+from dbfold.scan.code_calls import SQLITE_APIS, Site, find_openings, walk_calls
 from dbfold.scan.code_eval import Evaluator, ParamRef, Scope, Val
-from dbfold.scan.code_index import (
-    Module,
-    ProjectIndex,
-    base_classes,
-    build_module,
-    class_ref,
-    find_method,
-    first_param,
-    qualname,
-    search_bases,
-)
+from dbfold.scan.code_facts import Names, gather_facts
+from dbfold.scan.code_index import Module, ProjectIndex, search_bases
 from dbfold.scan.code_sql import tables_in
 
 __all__ = ["CodeScan", "ParsedCode", "find_interfaces", "iter_python_files", "parse_code"]
@@ -86,34 +87,52 @@ class CodeScan:
 
 @dataclass(frozen=True)
 class ParsedCode:
-    """The project's Python files, parsed: what :func:`find_interfaces` matches to stores."""
+    """The project's Python files, read once: what :func:`find_interfaces` starts from.
+
+    Only verdicts are kept (see :mod:`dbfold.scan.code_facts`), not syntax trees: ``files``
+    are the files that parse, in order, ``names`` what they spell and use, and ``openers``
+    those of them that open stores.
+    """
 
     index: ProjectIndex
-    modules: tuple[Module, ...]
+    files: tuple[Path, ...]
+    names: Names
+    openers: tuple[Path, ...]
     problems: tuple[Problem, ...]
 
 
-def parse_code(root: Path, *, files: Iterable[Path] | None = None) -> ParsedCode:
-    """Parse the Python files under ``root`` (or ``files``), without importing them.
+def parse_code(
+    root: Path, *, files: Iterable[Path] | None = None, workers: int | None = None
+) -> ParsedCode:
+    """Read the Python files under ``root`` (or ``files``), without importing them.
 
     The costly half of :func:`find_interfaces`, which needs no store: it can run while the
-    stores are being read.
+    stores are being read. Big trees are read by ``workers`` processes besides this one
+    (by default one fewer than the CPUs; 0 reads them here).
     """
     base = root.resolve()
     if files is None:
         paths = list(iter_python_files(base))
     else:
         paths = sorted({p if p.is_absolute() else base / p for p in files})
-    index = ProjectIndex(base)
     problems: list[Problem] = []
-    modules: list[Module] = []
-    for path in paths:
-        module, problem = _parse(index, path)
+    parsed: list[Path] = []
+    spelled: list[bytes] = []
+    used: list[bytes] = []
+    openers: list[Path] = []
+    for path, (problem, opens, spells, uses) in zip(
+        paths, gather_facts(base, paths, workers=workers), strict=True
+    ):
         if problem is not None:
             problems.append(problem)
-        if module is not None:
-            modules.append(module)
-    return ParsedCode(index, tuple(modules), tuple(problems))
+        if spells is not None and uses is not None:
+            parsed.append(path)
+            spelled.append(spells)
+            used.append(uses)
+        if opens:
+            openers.append(path)
+    names = Names(spelled, used)
+    return ParsedCode(ProjectIndex(base), tuple(parsed), names, tuple(openers), tuple(problems))
 
 
 def find_interfaces(
@@ -137,7 +156,7 @@ def find_interfaces(
         and for paths that cannot be resolved statically.
     """
     code = parsed if parsed is not None else parse_code(root, files=files)
-    scan = _Scan(root.resolve(), frozenset(store_paths), code.index, list(code.modules))
+    scan = _Scan(root.resolve(), frozenset(store_paths), code)
     return CodeScan(interfaces=scan.interfaces(), problems=code.problems + scan.problems())
 
 
@@ -157,30 +176,6 @@ def iter_python_files(root: Path) -> Iterator[Path]:
                 yield here / name
 
 
-def _parse(index: ProjectIndex, path: Path) -> tuple[Module | None, Problem | None]:
-    rel = index.relative(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        return None, Problem(
-            rel, f"{rel}: cannot read ({reason}); its code is not analysed", "warning"
-        )
-    try:
-        # Bytes, so that ast honours a PEP 263 coding line or a BOM itself.
-        tree = ast.parse(data, filename=rel)
-    except SyntaxError as exc:
-        line = exc.lineno
-        where = f"{rel}:{line}" if line else rel
-        message = f"{where}: not valid Python ({exc.msg}); its store uses are not analysed"
-        return None, Problem(rel, message, "warning", line)
-    except ValueError as exc:  # source with NUL bytes
-        return None, Problem(rel, f"{rel}: not valid Python ({exc}); skipped", "warning")
-    module = build_module(path, rel, tree)
-    index.add(module)  # imports of this file reuse it instead of parsing it again
-    return module, None
-
-
 @dataclass
 class _Unit:
     """A class, top-level function or module being assembled into an Interface."""
@@ -189,7 +184,7 @@ class _Unit:
     kind: str
     path: str
     line: int
-    nodes: list[ast.AST]
+    tables: tuple[str, ...]  # read from the unit's code when it is met: no tree is kept
     uses: list[StoreUse] = field(default_factory=list)
     quiet: set[int] = field(default_factory=set)  # indexes of uses not to report
 
@@ -206,17 +201,18 @@ class _Pending:
 
 
 class _Scan:
-    def __init__(
-        self, root: Path, stores: frozenset[str], index: ProjectIndex, modules: list[Module]
-    ) -> None:
+    def __init__(self, root: Path, stores: frozenset[str], code: ParsedCode) -> None:
         self.root = root
         self.stores = stores
-        self.index = index
-        self.modules = modules
-        self.evaluator = Evaluator(index)
+        self.index = code.index
+        self.calls = CallSites(code.index, code.files, code.names)
+        self.evaluator = Evaluator(code.index)
         self.units: dict[tuple[str, str], _Unit] = {}
         self.pending: list[_Pending] = []
-        for mod in modules:
+        for path in code.openers:
+            mod = self.index.load(path)
+            if mod is None:  # changed since it was read: it is not Python any more
+                continue
             for opening, site in find_openings(mod):
                 scope = Scope(mod, site.cls, site.func, site.method, opening.call.lineno)
                 self._record(mod, site, opening.api, opening.path, scope, 0)
@@ -231,10 +227,11 @@ class _Scan:
         if key not in self.units:
             if node is None:
                 body = [s for s in mod.tree.body if not isinstance(s, _DEFS)]
-                self.units[key] = _Unit(mod.name or mod.rel, "module", mod.rel, 1, list(body))
+                name = mod.name or mod.rel
+                self.units[key] = _Unit(name, "module", mod.rel, 1, tables_in(body))
             else:
                 kind = "class" if isinstance(node, ast.ClassDef) else "function"
-                self.units[key] = _Unit(node.name, kind, mod.rel, node.lineno, [node])
+                self.units[key] = _Unit(node.name, kind, mod.rel, node.lineno, tables_in([node]))
         return self.units[key]
 
     def _record(
@@ -302,13 +299,11 @@ class _Scan:
     # -- following paths across calls ----------------------------------------------------
 
     def _follow_parameters(self) -> None:
-        if not self.pending:
-            return
-        calls = self._call_index()
         while self.pending:
             batch, self.pending = self.pending, []
+            calls = self.calls.sites({item.ref.key[:3] for item in batch})
             for item in batch:
-                sites = calls.get(item.ref.key[:3], [])
+                sites = calls[item.ref.key[:3]]
                 if sites:
                     item.owner.quiet.add(item.index)
                 for mod, site, call, skip_self in sites:
@@ -316,65 +311,6 @@ class _Scan:
                     if arg is not None:
                         scope = Scope(mod, site.cls, site.func, site.method, call.lineno)
                         self._record(mod, site, item.api, arg, scope, item.hops + 1)
-
-    def _call_index(self) -> dict[tuple[str, str, str], list[tuple[Module, Site, ast.Call, bool]]]:
-        """Calls in the project by callee (file, class, function), for parameter passing."""
-        found: dict[tuple[str, str, str], list[tuple[Module, Site, ast.Call, bool]]] = {}
-        for mod in self.modules:
-            for node, site in walk_sites(mod):
-                if isinstance(node, ast.Call):
-                    for key, skip_self in self._callees(node, mod, site):
-                        found.setdefault(key, []).append((mod, site, node, skip_self))
-        return found
-
-    def _callees(
-        self, call: ast.Call, mod: Module, site: Site
-    ) -> list[tuple[tuple[str, str, str], bool]]:
-        """The project functions a call may reach, and whether ``self`` is implicit."""
-        func = call.func
-        if isinstance(func, ast.Name):
-            if func.id in mod.functions:
-                return [((mod.rel, "", func.id), False)]
-            ref = class_ref(self.index, func.id, mod)
-            if ref is not None:
-                return self._method_key(ref[0], ref[1], "__init__", True)
-            target = mod.imports.get(func.id)
-            found = self.index.resolve_import(target, mod) if target else None
-            if found is not None and found[1] in found[0].functions:
-                return [((found[0].rel, "", found[1]), False)]
-            return []
-        if not isinstance(func, ast.Attribute):
-            return []
-        owner = func.value
-        if (
-            isinstance(owner, ast.Call)
-            and isinstance(owner.func, ast.Name)
-            and owner.func.id == "super"
-            and site.cls is not None
-        ):
-            keys: list[tuple[tuple[str, str, str], bool]] = []
-            for base_mod, base in base_classes(self.index, mod, site.cls):
-                keys.extend(self._method_key(base_mod, base, func.attr, True))
-            return keys[:1]
-        if isinstance(owner, ast.Name):
-            if site.cls is not None and owner.id == first_param(site.method):
-                return self._method_key(mod, site.cls, func.attr, True)
-            ref = class_ref(self.index, owner.id, mod)
-            if ref is not None:  # ``Base.__init__(self, path)``: self is passed explicitly
-                return self._method_key(ref[0], ref[1], func.attr, False)
-        dotted = qualname(owner, mod) if isinstance(owner, (ast.Name, ast.Attribute)) else None
-        target_mod = self.index.find_module(dotted, mod) if dotted else None
-        if target_mod is not None and func.attr in target_mod.functions:
-            return [((target_mod.rel, "", func.attr), False)]
-        return []
-
-    def _method_key(
-        self, mod: Module, cls: ast.ClassDef, name: str, skip_self: bool
-    ) -> list[tuple[tuple[str, str, str], bool]]:
-        found = find_method(self.index, mod, cls, name)
-        if found is None:
-            return []
-        return [((found[0].rel, found[1].name, found[2].name), skip_self)]
 
     def _follow_helpers(self) -> None:
         """Give SQL-holding units that call a store-opening module function its uses."""
@@ -385,14 +321,17 @@ class _Scan:
         }
         if not helpers:
             return
-        for mod in self.modules:
+        keys = [(path, "", name) for path, name in helpers]
+        for mod, tokens in self.calls.modules_calling(keys):
             candidates: dict[str, tuple[Site, list[tuple[int, _Unit]]]] = {}
-            for node, site in walk_sites(mod):
-                if site.unit is None or not isinstance(node, ast.Call):
+            for node, site in walk_calls(mod):
+                if site.unit is None:
                     continue
+                if tokens.isdisjoint(call_tokens(node, mod)):
+                    continue  # cannot reach a helper
                 if (mod.rel, site.unit.name) in self.units:
                     continue
-                for key, _ in self._callees(node, mod, site):
+                for key, _ in self.calls.callees(node, mod, site):
                     helper = helpers.get((key[0], key[2])) if not key[1] else None
                     if helper is not None:
                         entry = candidates.setdefault(site.unit.name, (site, []))
@@ -429,7 +368,7 @@ class _Scan:
                     path=unit.path,
                     line=unit.line,
                     stores=stores,
-                    tables=tables_in(unit.nodes),
+                    tables=unit.tables,
                     uses=uses,
                 )
             )

@@ -92,12 +92,129 @@ def walk_sites(mod: Module) -> Iterator[tuple[ast.AST, Site]]:
         stack.extend((child, inner) for child in reversed(list(ast.iter_child_nodes(node))))
 
 
+# Nodes that hold no call: :func:`walk_calls` does not look inside them.
+_NO_CALLS = (
+    ast.Constant,
+    ast.Name,
+    ast.expr_context,
+    ast.operator,
+    ast.unaryop,
+    ast.cmpop,
+    ast.boolop,
+    ast.alias,
+    ast.Pass,
+    ast.Break,
+    ast.Continue,
+    ast.Global,
+    ast.Nonlocal,
+    ast.Import,
+    ast.ImportFrom,
+)
+# Fields that never hold a node that may hold a call (names, flags, operators, contexts).
+_NOT_CHILDREN = frozenset(
+    {"ctx", "op", "id", "attr", "arg", "module", "level", "conversion", "is_async", "kind"}
+    | {"type_comment", "name", "names", "rest", "kwd_attrs", "tag"}
+)
+_PLANS: dict[type, tuple[str, ...]] = {}
+
+
+def _plan(kind: type) -> tuple[str, ...]:
+    """The fields of a node type to look for calls in; () for a type that holds none."""
+    plan = _PLANS.get(kind)
+    if plan is None:
+        if not issubclass(kind, ast.AST) or issubclass(kind, _NO_CALLS):
+            plan = ()  # also for the None and names some lists hold
+        else:
+            plan = tuple(f for f in kind._fields if f not in _NOT_CHILDREN)
+        _PLANS[kind] = plan
+    return plan
+
+
+def walk_calls(mod: Module) -> Iterator[tuple[ast.Call, Site]]:
+    """Every call of the module with its site: :func:`walk_sites`'s calls, in its order.
+
+    The code scan's hot loop, hence written out: no generator per node, and nothing is
+    looked into that cannot hold a call.
+    """
+    top = Site()
+    plans = _PLANS
+    stack: list[tuple[ast.AST, Site]] = [(n, top) for n in reversed(mod.tree.body)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, site = pop()
+        kind = type(node)
+        plan = plans.get(kind)
+        if plan is None:
+            plan = _plan(kind)
+        if not plan:
+            continue
+        if kind is ast.Call:
+            yield node, site  # type: ignore[misc]
+        elif kind is ast.ClassDef:
+            site = Site(site.unit or node, node, None, None)  # type: ignore[arg-type]
+        elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+            in_class_body = site.cls is not None and site.func is None
+            method = node if in_class_body else site.method
+            site = Site(site.unit or node, site.cls, method, node)  # type: ignore[arg-type]
+        children: list[ast.AST] = []
+        for name in plan:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                children.extend(value)
+            elif value is not None:
+                children.append(value)
+        for child in reversed(children):
+            push((child, site))
+
+
+def ref_tokens(node: ast.expr, mod: Module) -> tuple[str, ...]:
+    """The names a callee or base class expression can reach a project definition by.
+
+    A name reaches the function or class of that name or the one it imports; an attribute
+    reaches a function, method or class of that name. (What :mod:`~dbfold.scan.code_callers`
+    resolves always has one of these names.)
+    """
+    if isinstance(node, ast.Name):
+        target = mod.imports.get(node.id)
+        return (node.id, target.rpartition(".")[2]) if target else (node.id,)
+    if isinstance(node, ast.Attribute):
+        return (node.attr,)
+    return ()
+
+
+def used_names(mod: Module) -> set[str]:
+    """The :func:`ref_tokens` of every call and every class base in the module."""
+    found: set[str] = set()
+    plans = _PLANS
+    stack: list[ast.AST] = list(mod.tree.body)
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        kind = type(node)
+        plan = plans.get(kind)
+        if plan is None:
+            plan = _plan(kind)
+        if not plan:
+            continue
+        if kind is ast.Call:
+            found.update(ref_tokens(node.func, mod))  # type: ignore[attr-defined]
+        elif kind is ast.ClassDef:
+            for base in node.bases:  # type: ignore[attr-defined]
+                found.update(ref_tokens(base, mod))
+        for name in plan:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    push(item)
+            elif value is not None:
+                push(value)
+    return found
+
+
 def find_openings(mod: Module) -> Iterator[tuple[Opening, Site]]:
     """Every store-opening call in ``mod``, once per (api, path expression)."""
     seen: set[tuple[str, int]] = set()
-    for node, site in walk_sites(mod):
-        if not isinstance(node, ast.Call):
-            continue
+    for node, site in walk_calls(mod):
         found = _opening(node, mod, site)
         if found is not None and (found.api, id(found.path)) not in seen:
             seen.add((found.api, id(found.path)))

@@ -427,12 +427,14 @@ def _param(func: FunctionNode, name: str) -> tuple[bool, ast.expr | None]:
 
 
 def _enclosing_function(mod: Module, func: FunctionNode) -> FunctionNode | None:
-    node = mod.parent(func)
-    while node is not None and not isinstance(node, (ast.Module, ast.ClassDef)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return node
-        node = mod.parent(node)
-    return None
+    """The function ``func`` is nested in, if no class or the module comes first."""
+    found: FunctionNode | None = None
+    for node in mod.ancestors(func):  # outermost first: the innermost one decides
+        if isinstance(node, (ast.Module, ast.ClassDef)):
+            found = None
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found = node
+    return found
 
 
 def _class_binding(cls: ast.ClassDef, name: str, line: int) -> tuple[int, ast.expr] | None:

@@ -4,12 +4,17 @@ A :class:`Module` is one parsed ``.py`` file with its module-level bindings (ass
 imports, classes, functions). A :class:`ProjectIndex` loads modules lazily by file or by
 dotted name, so ``from config import DB_PATH`` can be followed to ``config.py`` wherever the
 program could have been started from. Nothing here imports or runs the project's code.
+
+Memory stays bounded: the index holds only the modules used most recently (and those
+something else still refers to); a module dropped from it is parsed again when needed.
 """
 
 from __future__ import annotations
 
 import ast
 import posixpath
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +37,7 @@ class Module:
     imports: dict[str, str] = field(default_factory=dict)  # local name → dotted target
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
     functions: dict[str, FunctionNode] = field(default_factory=dict)
-    parents: dict[int, ast.AST] = field(default_factory=dict)
+    _parents: dict[int, ast.AST] | None = field(default=None, repr=False)
 
     @property
     def folder(self) -> str:
@@ -46,9 +51,64 @@ class Module:
             return self.name
         return self.name.rpartition(".")[0]
 
+    def ancestors(self, node: ast.AST) -> list[ast.AST]:
+        """The nodes around ``node``, the module first; [] if it is not in this module.
+
+        Found by descending through the nodes whose span holds ``node``'s (cheap: no map of
+        parents is built), or through that map when spans do not say.
+        """
+        path = _descend(self.tree, node)
+        if path is not None:
+            return path
+        found: list[ast.AST] = []
+        above = self.parent(node)
+        while above is not None:
+            found.append(above)
+            above = self.parent(above)
+        return found[::-1]
+
     def parent(self, node: ast.AST) -> ast.AST | None:
-        """The syntactic parent of ``node`` (None for the module)."""
-        return self.parents.get(id(node))
+        """The syntactic parent of ``node`` (None for the module); indexed on first use."""
+        if self._parents is None:
+            parents: dict[int, ast.AST] = {}
+            for above in ast.walk(self.tree):
+                for child in ast.iter_child_nodes(above):
+                    parents[id(child)] = above
+            self._parents = parents
+        return self._parents.get(id(node))
+
+
+def _descend(tree: ast.AST, node: ast.AST) -> list[ast.AST] | None:
+    """The path from ``tree`` down to ``node`` (exclusive) through spans that hold it."""
+    where = _span(node)
+    if where is None:
+        return None
+    path: list[ast.AST] = []
+    current = tree
+    while True:
+        path.append(current)
+        step: ast.AST | None = None
+        for child in ast.iter_child_nodes(current):
+            if child is node:
+                return path
+            span = _span(child)
+            if span is not None and span[0] <= where[0] and where[1] <= span[1]:
+                step = child
+                break
+        if step is None:
+            return None
+        current = step
+
+
+def _span(node: ast.AST) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    try:
+        start = (node.lineno, node.col_offset)  # type: ignore[attr-defined]
+        end = (node.end_lineno, node.end_col_offset)  # type: ignore[attr-defined]
+    except AttributeError:
+        return None
+    if end[0] is None or end[1] is None:
+        return None
+    return start, end
 
 
 def dotted_name(rel: str) -> str:
@@ -63,12 +123,17 @@ def dotted_name(rel: str) -> str:
     return ".".join(parts)
 
 
+def relative_to(root: Path, path: Path) -> str:
+    """``path`` relative to ``root``, POSIX; the path itself when it lies outside."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def build_module(path: Path, rel: str, tree: ast.Module) -> Module:
-    """Index a parsed module: parents, module-level assignments, imports, classes, functions."""
+    """Index a parsed module: module-level assignments, imports, classes, functions."""
     mod = Module(path=path, rel=rel, name=dotted_name(rel), tree=tree)
-    for node in ast.walk(tree):
-        for child in ast.iter_child_nodes(node):
-            mod.parents[id(child)] = node
     _index_block(mod, tree.body)
     return mod
 
@@ -147,33 +212,42 @@ def function_body_nodes(func: ast.AST) -> Iterator[ast.AST]:
 
 
 class ProjectIndex:
-    """Lazily parsed modules of one project, found by file or by dotted name."""
+    """Lazily parsed modules of one project, found by file or by dotted name.
 
-    def __init__(self, root: Path) -> None:
+    The ``keep`` modules used last are held; any other stays loaded while something else
+    refers to it (so a module is never loaded twice at once) and is parsed again later.
+    """
+
+    def __init__(self, root: Path, *, keep: int = 16) -> None:
         self.root = root
-        self._by_path: dict[Path, Module | None] = {}
+        self._keep = keep
+        self._live: weakref.WeakValueDictionary[Path, Module] = weakref.WeakValueDictionary()
+        self._recent: OrderedDict[Path, Module] = OrderedDict()
+        self._unreadable: set[Path] = set()
+        self._found: dict[tuple[str, str], tuple[Path, ...]] = {}  # (dotted, folder) → files
 
     def load(self, path: Path) -> Module | None:
         """Parse ``path`` (absolute) once; None if it cannot be read or parsed."""
-        if path not in self._by_path:
-            self._by_path[path] = None  # guards against import cycles while parsing
+        mod = self._live.get(path)
+        if mod is None:
+            if path in self._unreadable:
+                return None
             try:
                 tree = ast.parse(path.read_bytes(), filename=str(path))
             except (OSError, SyntaxError, ValueError):
+                self._unreadable.add(path)
                 return None
-            self._by_path[path] = build_module(path, self.relative(path), tree)
-        return self._by_path[path]
-
-    def add(self, module: Module) -> None:
-        """Register a module parsed elsewhere (so it is not parsed twice)."""
-        self._by_path[module.path] = module
+            mod = build_module(path, self.relative(path), tree)
+            self._live[path] = mod
+        self._recent[path] = mod
+        self._recent.move_to_end(path)
+        if len(self._recent) > self._keep:
+            self._recent.popitem(last=False)
+        return mod
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the root, POSIX; the path itself when it lies outside."""
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            return path.as_posix()
+        return relative_to(self.root, path)
 
     def find_module(self, dotted: str, importer: Module) -> Module | None:
         """The project module ``dotted`` as seen from ``importer``.
@@ -183,17 +257,25 @@ class ProjectIndex:
         """
         if not dotted:
             return None
-        parts = dotted.split(".")
-        for base in search_bases(importer.folder):
-            folder = self.root / base if base else self.root
-            for candidate in (
-                folder.joinpath(*parts[:-1], parts[-1] + ".py"),
-                folder.joinpath(*parts, "__init__.py"),
-            ):
-                if candidate.is_file():
-                    found = self.load(candidate)
-                    if found is not None:
-                        return found
+        key = (dotted, importer.folder)
+        files = self._found.get(key)
+        if files is None:
+            parts = dotted.split(".")
+            files = tuple(
+                candidate
+                for base in search_bases(importer.folder)
+                for folder in [self.root / base if base else self.root]
+                for candidate in (
+                    folder.joinpath(*parts[:-1], parts[-1] + ".py"),
+                    folder.joinpath(*parts, "__init__.py"),
+                )
+                if candidate.is_file()
+            )
+            self._found[key] = files
+        for candidate in files:
+            found = self.load(candidate)
+            if found is not None:
+                return found
         return None
 
     def resolve_import(self, target: str, importer: Module) -> tuple[Module, str] | None:
