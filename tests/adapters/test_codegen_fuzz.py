@@ -135,9 +135,7 @@ def _project(
     return plan, analysis
 
 
-def _round_trip(
-    table: str, column: str, store: str, iface: str, src_table: str, *, adapter_sql: bool = True
-) -> None:
+def _round_trip(table: str, column: str, store: str, iface: str, src_table: str) -> None:
     plan, analysis = _project(table, column, store, iface, src_table)
     plan = check_plan(plan.to_json(), analysis)
     source = render_project_db(plan, analysis)
@@ -158,13 +156,12 @@ def _round_trip(
             assert [tuple(r) for r in got] == [(value,)]
             (key,) = db.get_adapters()
             assert key == iface
-            if adapter_sql:
-                conn = db.adapter(iface).connect()
-                try:
-                    sql = f"SELECT id, {_q(column)} FROM {_q(src_table)}"
-                    assert conn.execute(sql).fetchall() == [(rowid, value)]
-                finally:
-                    conn.close()
+            conn = db.adapter(iface).connect()
+            try:
+                sql = f"SELECT id, {_q(column)} FROM {_q(src_table)}"
+                assert conn.execute(sql).fetchall() == [(rowid, value)]
+            finally:
+                conn.close()
         with closing(sqlite3.connect(target)) as con:
             tables = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             assert [n for (n,) in tables if not n.startswith("dbfold_")] == [table]
@@ -178,20 +175,12 @@ def _round_trip(
 def test_generated_module_works_for_any_name(
     table: str, column: str, store: str, iface: str, src_table: str
 ) -> None:
-    # The legacy SQL round trip is left out for a column name holding "." or a backslash:
-    # the adapters read a SQLite source's column as a dotted path (see the xfail below);
-    # project_db.py is not at fault.
     # Names the plan itself refuses: a blank table name, sqlite_*/dbfold_*, a clash with "id".
     assume(table.strip() and not table.lower().startswith(("sqlite_", "dbfold_")))
     assume(column.casefold() != "id")
-    _round_trip(table, column, store, iface, src_table, adapter_sql=not set(".\\") & set(column))
+    _round_trip(table, column, store, iface, src_table)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dbfold.adapters.mapping splits a SQLite source's column name as a dotted path"
-    " (a.b, a\\b); design writes it verbatim. Out of codegen's reach",
-)
 @pytest.mark.parametrize("column", ["a.b", "a\\b"])
 def test_legacy_sql_on_a_column_named_with_a_dot_or_backslash(column: str) -> None:
     _round_trip("t", column, "s", "I", "t")

@@ -180,10 +180,13 @@ def store_kind(store: str, analysis: Analysis | None) -> str | None:
 
 def _table_map(table: PlanTable, source: Source, legacy: Store | None) -> TableMap | None:
     pairs: list[tuple[str, str]] = []
+    # A SQLite source's columns are named verbatim ("a.b" is one column); a file's are
+    # field paths, and a nested one is no SQL table.
+    verbatim = legacy is None or legacy.kind == "sqlite"
     for path, target in source.columns.items():
-        parts = split_path(path)
+        parts = (path,) if verbatim else split_path(path)
         if len(parts) != 1:
-            return None  # a nested JSON path: not a SQL table
+            return None
         pairs.append((parts[0], target))
     disc = source.discriminator
     pk = [c for c in table.primary_key if c != disc]
