@@ -1,6 +1,6 @@
 """The ``dbfold`` command line: parse, make one API call, print the report.
 
-Exit codes (DESIGN.md): 0 done; 1 done but something needs the user (problems found,
+Exit codes (ARCHITECTURE.md): 0 done; 1 done but something needs the user (problems found,
 verification failed); 2 the command could not run (usage, missing input). A
 :class:`~dbfold.errors.DbfoldError` becomes one clear line on stderr; a traceback is
 shown only with ``-v``.
@@ -346,12 +346,16 @@ def migrate(out: Output, path: Path, execute: bool, target: str | None, force: b
             )
     else:
         report = run_migrate(plan, analysis, path, execute=execute, target=target, force=force)
+    html = None
     if execute:
         report = save_report(report, path)
+        html = _refresh_report(out, path, plan=plan, analysis=analysis, migration=report)
     if out.json:
         out.result(report.to_dict())
     else:
-        out.console.print(migration_view(report))
+        out.console.print(migration_view(report, plan, verbose=out.verbose))
+        if html is not None:
+            out.console.print(f"Report: {html}", markup=False)
     blocking = any(p.severity == "error" for p in report.problems) or any(
         t.problems for t in report.tables
     )
@@ -370,15 +374,62 @@ def verify(out: Output, path: Path, target: str | None) -> int:
     """
     from dbfold.migrate import resolve_target
     from dbfold.migrate import verify as run_verify
-    from dbfold.views import verify_view
+    from dbfold.views import RichProgress, verify_view
 
     plan = _load_plan(path)
-    report = run_verify(plan, path, resolve_target(plan, path, target))
+    where = resolve_target(plan, path, target)
+    if not out.json and not out.quiet and out.console.is_terminal:
+        with RichProgress(out.console) as bars:
+            report = run_verify(plan, path, where, progress=bars)
+    else:
+        report = run_verify(plan, path, where)
+    from dbfold.report import save_verify
+
+    save_verify(report, path)
+    html = _refresh_report(out, path, plan=plan, verify=report, target=where)
     if out.json:
         out.result(report.to_dict())
     else:
         out.console.print(verify_view(report))
+        if html is not None:
+            out.console.print(f"Report: {html}", markup=False)
     return EXIT_OK if report.ok else EXIT_ATTENTION
+
+
+def _refresh_report(out: Output, path: Path, **given: Any) -> Path | None:
+    """Write .dbfold/report.html again; a report that cannot be written is only a warning."""
+    from dbfold.report import write_report
+
+    try:
+        return write_report(path, **given)
+    except DbfoldError as exc:
+        out.err.print(f"dbfold: warning: report not refreshed: {exc}", markup=False)
+        return None
+
+
+@cli.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+@click.option("--open", "open_it", is_flag=True, help="Open the report in a web browser.")
+@common
+def report(out: Output, path: Path, open_it: bool) -> int:
+    """Write .dbfold/report.html: one self-contained page to look at together.
+
+    The ER diagram, before/after, lineage, verification, the cutover's timeline and what
+    to review (with the plan.json path of each). It loads nothing from the network.
+    """
+    from dbfold.report import write_report
+
+    where = write_report(path)
+    if out.json:
+        out.result({"path": str(where)})
+    else:
+        out.console.print(f"Wrote {where}", markup=False)
+    if open_it:
+        import webbrowser
+
+        if not webbrowser.open(where.absolute().as_uri()):
+            out.err.print(f"dbfold: no web browser found; open {where} by hand", markup=False)
+    return EXIT_OK
 
 
 @cli.command()
@@ -487,6 +538,7 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
     from dbfold.migrate import resolve_target, save_report
     from dbfold.migrate import verify as run_verify
     from dbfold.optimize import optimize as run_optimize
+    from dbfold.report import write_report
     from dbfold.runtime.tour import tour
     from dbfold.scan import analyze as run_analyze
     from dbfold.state import (
@@ -536,7 +588,7 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
 
     con.rule("4. dbfold migrate (dry run)")
     dry = run_migrate(plan, analysis, directory)
-    con.print(migration_view(dry))
+    con.print(migration_view(dry, plan, verbose=out.verbose))
 
     con.rule("5. dbfold migrate --execute (built beside, verified, renamed into place)")
     migration = run_migrate(plan, analysis, directory, execute=True)
@@ -564,10 +616,21 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
         "from files the legacy code still writes directly",
         markup=False,
     )
+    html = write_report(
+        directory, plan=plan, analysis=analysis, migration=migration, verify=checked
+    )
 
     con.rule("10. The runtime: threads, operations, an automatic schema migration")
     result = tour(state_dir(directory) / "tour")
     con.print(tour_view(result))
+    con.rule("11. The report: one page to look at together")
+    con.print(
+        "ER diagram, before/after, lineage, verification and the cutover's timeline in one "
+        "file that loads nothing from the network; open it in a browser "
+        "(`dbfold report --open` writes it again and opens it):",
+        markup=False,
+    )
+    con.print(f"Report: {html}", style="bold green", markup=False)
     if out.json:
         out.result(
             {
@@ -581,6 +644,7 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
                 "target_bytes": optimized.bytes_after,
                 "tour_operations": result.operations,
                 "legacy_identical": all(r.same for r in legacy),
+                "report": str(html),
             }
         )
     return EXIT_OK if checked.ok and all(r.same for r in legacy) else EXIT_ATTENTION

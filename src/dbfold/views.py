@@ -5,17 +5,21 @@ Nothing here computes results; it only presents them, so the CLI stays a thin la
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType
+from rich.measure import Measurement
 from rich.progress import TaskID
 from rich.table import Table
 from rich.text import Text
 
 from dbfold.demo.legacy_check import LegacyRun
+from dbfold.migrate.progress import Throughput
 from dbfold.migrate.report import (
     MigrationReport,
     OptimizeReport,
@@ -27,9 +31,116 @@ from dbfold.model import Analysis, Interface, Problem
 from dbfold.runtime.tour import TourResult
 from dbfold.units import human_bytes
 
+if TYPE_CHECKING:
+    from dbfold.plan import Plan, PlanTable
+
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# -- fitting names into 80 columns -----------------------------------------------------------
+
+
+def _chop(text: str, width: int, *, from_end: bool = False) -> str:
+    """The longest start (or end) of ``text`` that takes at most ``width`` cells."""
+    out = ""
+    chars = reversed(text) if from_end else iter(text)
+    for ch in chars:
+        if cell_len(out) + cell_len(ch) > width:
+            break
+        out = ch + out if from_end else out + ch
+    return out
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells: a long name loses its middle, never its ends.
+
+    >>> shorten_middle("data/settings_db.json", 14)
+    'data/se…b.json'
+    >>> shorten_middle("short", 14)
+    'short'
+    """
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    keep = width - 1
+    return _chop(text, keep - keep // 2) + "…" + _chop(text, keep // 2, from_end=True)
+
+
+def shorten_path(text: str, width: int) -> str:
+    """A store path in at most ``width`` cells: folders go first, then the name's middle.
+
+    >>> shorten_path("data/metrics.db +1", 15), shorten_path("data/settings_db.json", 16)
+    ('…/metrics.db +1', 'settings_db.json')
+    """
+    if cell_len(text) <= width:
+        return text
+    parts = text.split("/")
+    for i in range(1, len(parts)):
+        tail = "/".join(parts[i:])
+        for shown in ("…/" + tail, tail) if i == len(parts) - 1 else ("…/" + tail,):
+            if cell_len(shown) <= width:
+                return shown
+    return shorten_middle(text, width)
+
+
+def clip_words(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut after a whole word and marked with ``…``.
+
+    >>> clip_words("merged 2, 6 renamed, 1 index", 20)
+    'merged 2, 6 renamed…'
+    """
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = _chop(text, width - 1)
+    if text[len(head)] not in " ,;":  # the cut fell inside a word: drop that word
+        cut = head.rfind(" ")
+        head = head[:cut] if cut > 0 else head
+    return head.rstrip(", ;") + "…"
+
+
+def clip_items(text: str, width: int) -> str:
+    """Comma-separated notes in at most ``width`` cells: whole notes, then ``+N`` more.
+
+    >>> clip_items("was events, 2 renamed", 14), clip_items("was events, 2 renamed", 30)
+    ('was events +1', 'was events, 2 renamed')
+    """
+    if cell_len(text) <= width:
+        return text
+    items = text.split(", ")
+    for keep in range(len(items) - 1, 0, -1):
+        shown = ", ".join(items[:keep]) + f" +{len(items) - keep}"
+        if cell_len(shown) <= width:
+            return shown
+    return clip_words(text, width)
+
+
+class Fit:
+    """A table cell that fits whatever width the table gives it, on one line.
+
+    Names are shortened in the middle (``data/set…db.json``), phrases after a whole word
+    (``middle=False``); a cell never wraps, so a word is never split over two lines.
+    """
+
+    def __init__(
+        self, text: str, style: str = "", *, middle: bool = True, min_width: int = 8
+    ) -> None:
+        self.text = text
+        self.style = style
+        self.middle = middle
+        self.min_width = min(min_width, cell_len(text))
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(self.min_width, max(self.min_width, cell_len(self.text)))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        width = options.max_width
+        shown = shorten_middle(self.text, width) if self.middle else clip_words(self.text, width)
+        yield Text(shown, style=self.style, no_wrap=True, overflow="crop", end="")
 
 
 def analysis_summary(analysis: Analysis) -> str:
@@ -73,8 +184,8 @@ def analysis_view(analysis: Analysis) -> RenderableType:
     """The summary line, a table of stores (kind, size, tables, rows, reclaimable bytes,
     problems), the interfaces that use each store, then every problem."""
     table = Table(header_style="bold", box=box.SIMPLE_HEAD)
-    # Numbers never shrink into "…"; on a narrow terminal the store path folds instead.
-    table.add_column("store", overflow="fold", ratio=1)
+    # Numbers never shrink into "…"; on a narrow terminal the store path loses its middle.
+    table.add_column("store", ratio=1)
     table.add_column("kind", no_wrap=True, min_width=6)
     table.add_column("size", justify="right", no_wrap=True, min_width=8)
     table.add_column("tables", justify="right", no_wrap=True, min_width=6)
@@ -84,7 +195,7 @@ def analysis_view(analysis: Analysis) -> RenderableType:
     by_store = _interfaces_by_store(analysis)
     for store in analysis.stores:
         table.add_row(
-            store.path,
+            Fit(store.path),
             store.kind,
             human_bytes(store.bytes),
             str(len(store.tables)),
@@ -150,35 +261,192 @@ def tour_view(result: TourResult) -> RenderableType:
 # -- migrate, verify, optimize -------------------------------------------------------------
 
 
-def migration_view(report: MigrationReport) -> RenderableType:
-    """A dry run (operations per target table) or an executed migration (per source)."""
-    parts: list[RenderableType] = []
-    if not report.executed:
-        head = Text(
+def _compact_table() -> Table:
+    """A table for 80 columns: a rule under the header, two spaces between columns."""
+    return Table(
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+
+
+def table_sources(table: PlanTable) -> str:
+    """Where a unified table's rows come from, short: a store, or the first store and +N.
+
+    >>> from dbfold.plan import PlanTable, Source
+    >>> table_sources(PlanTable("t", sources=(Source("a.db", "t"), Source("b.db", "t"))))
+    'a.db +1'
+    """
+    stores = list(dict.fromkeys(s.store for s in table.sources))
+    if not stores:
+        return ""
+    return stores[0] + (f" +{len(stores) - 1}" if len(stores) > 1 else "")
+
+
+def table_notes(table: PlanTable) -> list[str]:
+    """Short notes on how a unified table is filled: merges, renames, arrays, indexes."""
+    notes: list[str] = []
+    sources = table.sources
+    merged = [s for s in sources if s.discriminator and s.array is None]
+    if len(merged) > 1:
+        notes.append(f"{len(merged)} merged ({merged[0].discriminator})")
+    for s in sources:
+        if s.array:
+            notes.append(f"array of {s.table}")
+        elif len(sources) == 1 and s.table != table.name:
+            notes.append(f"was {s.table}")
+    renamed = sum(1 for s in sources for path, col in s.columns.items() if path != col)
+    if renamed:
+        notes.append(f"{renamed} renamed")
+    if table.indexes:
+        notes.append(_plural(len(table.indexes), "index").replace("indexs", "indexes"))
+    if table.foreign_keys:
+        notes.append(_plural(len(table.foreign_keys), "fk"))
+    return notes
+
+
+def _seconds(secs: float) -> str:
+    """A time estimate in at most 5 cells.
+
+    >>> _seconds(0.004), _seconds(12.4), _seconds(125)
+    ('0.0s', '12s', '2m05s')
+    """
+    if secs < 10:
+        return f"{secs:.1f}s"
+    if secs < 60:
+        return f"{secs:.0f}s"
+    return f"{int(secs // 60)}m{int(secs % 60):02d}s"
+
+
+class _OneLinePerRow:
+    """A table that keeps every row on one line at the console's width.
+
+    The number columns (2 to 4) keep their width; the names (first two columns, shortened
+    in the middle) and the notes (last column, cut after a whole word) share the rest,
+    names first up to a cap, so that a narrow terminal loses letters, never a line.
+    """
+
+    GAP = 2  # spaces between columns
+    #: (column, width) steps: each name column starts at a floor and grows, in this order,
+    #: while there is room (0 is the table, 1 the sources, 5 the notes; None: all of it).
+    STEPS = ((0, 10), (1, 10), (5, 8), (0, 22), (5, 18), (1, 18), (0, None), (5, None))
+
+    def __init__(
+        self, header: Sequence[str], rows: Sequence[Sequence[str]], styles: Sequence[str]
+    ) -> None:
+        self.header = list(header)
+        self.rows = [list(r) for r in rows]
+        self.styles = list(styles)
+
+    def widths(self, total: int) -> list[int]:
+        """Column widths for a console of ``total`` cells."""
+        want = [
+            max([cell_len(h), *(cell_len(r[i]) for r in self.rows)])
+            for i, h in enumerate(self.header)
+        ]
+        out = [0, 0, *want[2:5], 0]
+        free = total - sum(want[2:5]) - self.GAP * (len(want) - 1)
+        for col, cap in (*self.STEPS, (1, None)):
+            goal = want[col] if cap is None else min(want[col], cap)
+            grow = max(0, min(goal - out[col], free))
+            out[col] += grow
+            free -= grow
+        out[5] = max(out[5], cell_len(self.header[5]))
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        widths = self.widths(options.max_width)
+        right = {2, 3, 4}
+        gap = " " * self.GAP
+
+        def line(cells: Sequence[str], style: str = "", *, bold: bool = False) -> Text:
+            out = Text(no_wrap=True, overflow="crop", end="\n")
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+                if i == 5:
+                    shown = clip_items(cell, width)
+                else:
+                    shown = shorten_path(cell, width) if i == 1 else shorten_middle(cell, width)
+                pad = " " * (width - cell_len(shown))
+                if i:
+                    out.append(gap)
+                out.append(
+                    pad + shown if i in right else shown + (pad if i < 5 else ""),
+                    style="bold" if bold else (style if i == 5 else ""),
+                )
+            return out
+
+        yield line(self.header, bold=True)
+        yield Text("─" * min(options.max_width, sum(widths) + self.GAP * 5), end="\n")
+        for row, style in zip(self.rows, self.styles, strict=True):
+            yield line(row, style)
+
+
+def dry_run_view(
+    report: MigrationReport, plan: Plan | None = None, *, verbose: bool = False
+) -> RenderableType:
+    """The dry run at 80 columns: one line per table, its problems, operations with -v."""
+    parts: list[RenderableType] = [
+        Text(
             f"Dry run: {len(report.tables)} tables, about {report.rows:,} rows from "
             f"{human_bytes(report.sources_bytes)} of stores into {report.target}; "
             "nothing was written (add --execute to run it)",
             style="bold green",
         )
-        parts.append(head)
-        table = Table(header_style="bold", box=box.SIMPLE_HEAD)
-        table.add_column("table", no_wrap=True)
-        table.add_column("operations", overflow="fold")
-        table.add_column("rows", justify="right", no_wrap=True)
-        table.add_column("size", justify="right", no_wrap=True)
-        table.add_column("time", justify="right", no_wrap=True)
-        for t in report.tables:
-            ops = "\n".join(t.operations)
-            if t.problems:
-                ops += "\n" + "\n".join(f"[red]! {p}[/red]" for p in t.problems)
-            table.add_row(
+    ]
+    by_name = {t.name: t for t in plan.tables} if plan is not None else {}
+    rows: list[list[str]] = []
+    for t in report.tables:
+        planned = by_name.get(t.name)
+        notes = table_notes(planned) if planned is not None else []
+        if t.problems:
+            notes.insert(0, f"! {_plural(len(t.problems), 'problem')}")
+        rows.append(
+            [
                 t.name,
-                Text.from_markup(_escape_keep(ops)),
+                table_sources(planned) if planned is not None else "",
                 f"{t.rows:,}",
                 human_bytes(t.bytes),
-                f"{t.seconds:.2f} s",
+                _seconds(t.seconds),
+                ", ".join(notes),
+            ]
+        )
+    table = _OneLinePerRow(
+        ("table", "sources", "rows", "size", "time", "notes"),
+        rows,
+        styles=["red" if t.problems else "" for t in report.tables],
+    )
+    parts.append(table)
+    for t in report.tables:
+        for problem in t.problems:
+            line = Text(f"! {t.name}: ", style="bold red")
+            line.append(problem, style="red")
+            parts.append(line)
+    if verbose:
+        from rich.padding import Padding
+
+        for t in report.tables:  # wrapped lines hang under their operation
+            parts.append(Text(t.name, style="bold"))
+            parts.extend(Padding(Text(op), (0, 0, 0, 2)) for op in t.operations)
+    else:
+        parts.append(
+            Text(
+                "Each table: create, copy its sources, then its indexes; -v lists every "
+                "operation, `dbfold report` shows the lineage",
+                style="dim",
             )
-        parts.append(table)
+        )
+    return Group(*parts)
+
+
+def migration_view(
+    report: MigrationReport, plan: Plan | None = None, *, verbose: bool = False
+) -> RenderableType:
+    """A dry run (one line per target table) or an executed migration (per source)."""
+    parts: list[RenderableType] = []
+    if not report.executed:
+        parts.append(dry_run_view(report, plan, verbose=verbose))
     else:
         verified = report.verify is not None and report.verify.ok
         style = "bold green" if report.ok else "bold yellow"
@@ -191,21 +459,20 @@ def migration_view(report: MigrationReport) -> RenderableType:
         )
         table = Table(header_style="bold", box=box.SIMPLE_HEAD)
         for name in ("source", "→ table", "status", "rows", "total", "secs"):
+            # The names give way (shortened in the middle by Fit); numbers never do.
             table.add_column(
                 name,
                 no_wrap=name not in ("source", "→ table"),
-                overflow="fold",
                 justify="right" if name in ("rows", "total", "secs") else "left",
-                min_width=_store_width(report.sources) if name == "source" else None,
             )
         last = None
         for s in _by_store(report.sources):
             if s.store != last:
-                table.add_row(Text(s.store, style="bold"), "", "", "", "", "")
+                table.add_row(Fit(s.store, "bold"), "", "", "", "", "")
                 last = s.store
             table.add_row(
-                "  " + s.table + (f"[{s.array}]" if s.array else ""),
-                s.target,
+                Fit("  " + s.table + (f"[{s.array}]" if s.array else "")),
+                Fit(s.target),
                 s.status,
                 f"{s.rows:,}",
                 f"{s.rows_total:,}",
@@ -231,19 +498,6 @@ def migration_view(report: MigrationReport) -> RenderableType:
     return Group(*parts)
 
 
-def _escape_keep(text: str) -> str:
-    # Escape everything but the [red] markup added above.
-    from rich.markup import escape
-
-    out = []
-    for line in text.split("\n"):
-        if line.startswith("[red]! ") and line.endswith("[/red]"):
-            out.append("[red]! " + escape(line[7:-6]) + "[/red]")
-        else:
-            out.append(escape(line))
-    return "\n".join(out)
-
-
 _S = TypeVar("_S", SourceResult, TableCheck)
 
 
@@ -253,11 +507,6 @@ def _by_store(items: Sequence[_S]) -> list[_S]:
     for item in items:
         groups.setdefault(item.store, []).append(item)
     return [item for group in groups.values() for item in group]
-
-
-def _store_width(items: Sequence[SourceResult | TableCheck]) -> int:
-    """Wide enough for the store paths (their header rows), within reason at 80 columns."""
-    return min(22, max((len(i.store) for i in items), default=6))
 
 
 def _label(store: str, table: str, array: str | None) -> str:
@@ -299,8 +548,9 @@ def verify_view(report: VerifyReport, *, brief: bool = False) -> RenderableType:
         # Compact enough for 80 columns: sources grouped under their store, the long
         # details (checksums, keys) as plain lines below the table.
         table = Table(header_style="bold", box=box.SIMPLE_HEAD)
-        table.add_column("source", overflow="fold", min_width=_store_width(show))
-        table.add_column("→ table", overflow="fold")
+        # The names give way (shortened in the middle by Fit); numbers never do.
+        table.add_column("source")
+        table.add_column("→ table")
         table.add_column("source\nrows", justify="right", no_wrap=True)
         table.add_column("target\nrows", justify="right", no_wrap=True)
         table.add_column("via\nadapters", justify="right", no_wrap=True)
@@ -308,11 +558,11 @@ def verify_view(report: VerifyReport, *, brief: bool = False) -> RenderableType:
         last = None
         for c in _by_store(show):
             if c.store != last:
-                table.add_row(Text(c.store, style="bold"), "", "", "", "", "")
+                table.add_row(Fit(c.store, "bold"), "", "", "", "", "")
                 last = c.store
             table.add_row(
-                "  " + c.table + (f"[{c.array}]" if c.array else ""),
-                c.target,
+                Fit("  " + c.table + (f"[{c.array}]" if c.array else "")),
+                Fit(c.target),
                 f"{c.source_rows:,}",
                 f"{c.target_rows:,}",
                 f"{c.adapter_rows:,}" if c.adapter_rows else "",
@@ -419,30 +669,66 @@ def before_after_view(
     return table
 
 
+def _count(n: int) -> str:
+    """A row count in at most 6 cells: ``12,345``, ``123.4k``, ``1.25M``.
+
+    >>> _count(12_345), _count(123_456), _count(1_250_000)
+    ('12,345', '123.5k', '1.25M')
+    """
+    if n < 100_000:
+        return f"{n:,}"
+    if n < 1_000_000:
+        return f"{n / 1e3:.1f}k"
+    return f"{n / 1e6:.2f}M"
+
+
 class RichProgress:
-    """Rich progress bars for migrate: rows, MB/s and ETA per source."""
+    """Rich progress bars for migrate and verify: rows, MB/s and time left per source.
+
+    The rate is drawn at every refresh (ten a second), not only when rows arrive, and
+    between two copies a spinner says that work goes on (indexes, checks, verification),
+    so the display never stands still. ``advance`` may come from worker threads.
+    """
+
+    LABEL = 24  # cells for the source's name (shortened in the middle)
 
     def __init__(self, console: Console) -> None:
         from rich.progress import (
             BarColumn,
-            MofNCompleteColumn,
             Progress,
+            ProgressColumn,
+            SpinnerColumn,
             TextColumn,
             TimeRemainingColumn,
         )
+        from rich.progress import Task as RichTask
+
+        class Rate(ProgressColumn):
+            def render(self, task: RichTask) -> Text:
+                meter = task.fields.get("meter")
+                return Text(meter.rate_text() if meter else "", style="green")
+
+        class Rows(ProgressColumn):
+            def render(self, task: RichTask) -> Text:
+                if task.total is None:
+                    return Text("")
+                return Text(f"{_count(int(task.completed))}/{_count(int(task.total))}")
 
         self.bar = Progress(
+            SpinnerColumn(),
             TextColumn("{task.description}", style="cyan"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[speed]}"),
-            TimeRemainingColumn(),
+            BarColumn(bar_width=14),
+            Rows(),
+            Rate(),
+            TimeRemainingColumn(compact=True),
             console=console,
             transient=True,
+            refresh_per_second=10,
         )
+        self._lock = threading.Lock()
         self.task: TaskID | None = None
-        self.started = 0.0
-        self.nbytes = 0
+        self.idle: TaskID | None = None
+        self.meter = Throughput()
 
     def __enter__(self) -> RichProgress:
         self.bar.start()
@@ -451,27 +737,32 @@ class RichProgress:
     def __exit__(self, *exc: object) -> None:
         self.bar.stop()
 
-    def start(self, label: str, rows: int, nbytes: int) -> None:
-        import time
+    def _label(self, label: str) -> str:
+        short = shorten_middle(label, self.LABEL)
+        return short + " " * (self.LABEL - cell_len(short))
 
-        self.started = time.perf_counter()
-        self.nbytes = 0
-        self.task = self.bar.add_task(label, total=max(rows, 1), speed="")
+    def start(self, label: str, rows: int, nbytes: int) -> None:
+        with self._lock:
+            if self.idle is not None:
+                self.bar.remove_task(self.idle)
+                self.idle = None
+            self.meter = Throughput()
+            self.task = self.bar.add_task(self._label(label), total=max(rows, 1), meter=self.meter)
 
     def advance(self, rows: int, nbytes: int) -> None:
-        import time
-
-        if self.task is None:
-            return
-        self.nbytes += nbytes
-        secs = max(time.perf_counter() - self.started, 1e-6)
-        speed = f"{self.nbytes / secs / 1e6:.1f} MB/s" if self.nbytes else ""
-        self.bar.update(self.task, advance=rows, speed=speed)
+        with self._lock:
+            if self.task is None:
+                return
+            self.meter.add(rows, nbytes)
+            self.bar.update(self.task, advance=rows)
 
     def done(self) -> None:
-        if self.task is not None:
-            self.bar.remove_task(self.task)
-            self.task = None
+        with self._lock:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+                self.task = None
+            if self.idle is None:
+                self.idle = self.bar.add_task(self._label("working…"), total=None)
 
 
 def legacy_view(runs: Sequence[LegacyRun]) -> RenderableType:

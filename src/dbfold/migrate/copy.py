@@ -551,7 +551,9 @@ class Copier:
                 status = "recopied"
         self._started([t.key])
         self.progress.start(
-            t.label, count - (entry.rows_total if status == "appended" and entry else 0), 0
+            t.label,
+            count - (entry.rows_total if status == "appended" and entry else 0),
+            size * count // max(op.store.rows, 1),  # about this table's share of the file
         )
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -571,7 +573,9 @@ class Copier:
                     b = min(hi, a + step)
                     cur = con.execute(sql, (a + 1, b))  # inclusive bounds
                     copied += cur.rowcount
-                    self.progress.advance(cur.rowcount, 0)
+                    self.progress.advance(
+                        cur.rowcount, cur.rowcount * size // max(op.store.rows, 1)
+                    )
                     a = b
             elif not has_rowid:
                 sql = op.select_sql(lo=False)
@@ -579,7 +583,7 @@ class Copier:
                     sql = sql.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
                 cur = con.execute(sql)
                 copied = cur.rowcount
-                self.progress.advance(copied, 0)
+                self.progress.advance(copied, copied * size // max(op.store.rows, 1))
             prev = entry.rows_total if entry is not None and status == "appended" else 0
             total = prev + copied
             if protected:

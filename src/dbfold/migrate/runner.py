@@ -275,6 +275,7 @@ def migrate(
                     analysis=analysis,
                     skip_stores=frozenset(copier.failed),
                     prefetch=prefetch,
+                    progress=progress,
                 )
         finally:
             prefetch.close()

@@ -22,6 +22,7 @@ row must still match exactly.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sqlite3
 import tempfile
@@ -38,6 +39,7 @@ from dbfold.errors import MigrateError
 from dbfold.migrate import journal
 from dbfold.migrate.copy import _Writer, record_batches
 from dbfold.migrate.ops import FILE_KINDS, CopyRecords, CopySqlite, Target, build_operations
+from dbfold.migrate.progress import NullProgress, Progress
 from dbfold.migrate.records import ReadState, SourceError
 from dbfold.migrate.report import TableCheck, VerifyReport
 from dbfold.migrate.sqlsource import readable
@@ -400,6 +402,7 @@ def verify(
     analysis: Analysis | None = None,
     skip_stores: frozenset[str] = frozenset(),
     prefetch: Prefetch | None = None,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """Compare every source with the target rows that came from it.
 
@@ -411,6 +414,7 @@ def verify(
         skip_stores: stores not to check (the ones a migration already reported unreadable).
         prefetch: file sources read while the copy ran (:class:`Prefetch`), used where
             the file did not change since.
+        progress: told the rows (and about the bytes) of each source as its check ends.
 
     Returns:
         A report with one check per source and target table; ``ok`` is False on any
@@ -472,11 +476,17 @@ def verify(
         except (SourceError, sqlite3.DatabaseError, OSError) as exc:
             return Problem(store, f"{store}: cannot be verified ({exc})")
 
+    bar = progress or NullProgress()
+    shares = [op.store.bytes * op.rows // max(op.store.rows, 1) for _, op in todo]
+    bar.start(f"verify {len(todo)} sources", sum(op.rows for _, op in todo), sum(shares))
     try:
         # SQLite does its comparisons with the GIL released, so while one thread reads a
         # file's records in Python another compares a SQLite source: both cores work.
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             futures = {i: pool.submit(one, *todo[i]) for i in _heaviest_first(todo)}
+            for i, future in futures.items():
+                rows = todo[i][1].rows
+                future.add_done_callback(functools.partial(_tell, bar, rows, shares[i]))
             for i in range(len(todo)):  # reported in the plan's order
                 got = futures[i].result()
                 if isinstance(got, Problem):
@@ -484,10 +494,16 @@ def verify(
                 else:
                     checks.extend(got)
     finally:
+        bar.done()
         shutil.rmtree(scratch, ignore_errors=True)
     return VerifyReport(
         str(target), tuple(checks), tuple(problems), round(time.perf_counter() - started, 3)
     )
+
+
+def _tell(bar: Progress, rows: int, nbytes: int, _done: object) -> None:
+    """A check ended: advance the progress bar by its source's rows and bytes."""
+    bar.advance(rows, nbytes)
 
 
 def _scratch(path: Path) -> sqlite3.Connection:
