@@ -369,8 +369,8 @@ def migrate(out: Output, path: Path, execute: bool, target: str | None, force: b
 def verify(out: Output, path: Path, target: str | None) -> int:
     """Prove that the target holds exactly what the stores at PATH hold.
 
-    Per source: row counts and an order-independent checksum on both sides; exits 1 and
-    names the first differing key on any mismatch.
+    Per source: row counts and an exact comparison of every mapped column, done inside
+    SQLite; exits 1 and names the first differing key on any mismatch.
     """
     from dbfold.migrate import resolve_target
     from dbfold.migrate import verify as run_verify

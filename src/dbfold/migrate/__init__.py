@@ -2,8 +2,8 @@
 
 The plan becomes an ordered list of operations (:mod:`dbfold.migrate.ops`) that both
 describe themselves (the dry run) and run; copies are journalled in ``dbfold_migrations``
-so a rerun resumes or copies only new rows; :func:`verify` compares counts and
-order-independent checksums on both sides.
+so a rerun resumes or copies only new rows; :func:`verify` compares each source with its
+target rows inside SQLite, exactly (:mod:`dbfold.migrate.verify_sql`).
 """
 
 from __future__ import annotations
