@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-project
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean matrix test-all
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,16 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -q
 
+# The suite on the other supported Pythons (3.10, 3.12, 3.13, found with `pyenv prefix`) and
+# once with every dependency at its lowest declared version; each entry builds its own
+# .venv-NAME. `make matrix ENTRIES="3.13 min"` runs some of them. See .ci/run.
+matrix:
+	.ci/run matrix $(ENTRIES)
+
+test-all: test matrix
+
 bench: $(STAMP)
 	@for f in $(filter-out benchmarks/figures.py,$(wildcard benchmarks/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-* $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache

@@ -35,6 +35,7 @@ either (closing could checkpoint or delete the parent's WAL), not even at exit.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -42,7 +43,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, unquote
 
 from dbfold.adapters.mapping import SEQUENCE_DDL, SEQUENCE_TABLE, StoreMap, TableMap
 from dbfold.adapters.rewrite import Translation, translator_for
@@ -67,6 +68,39 @@ Params = Any  # what sqlite3 accepts: a sequence or a mapping
 
 _new_cursor = sqlite3.Connection.cursor
 _cursor_execute = sqlite3.Cursor.execute
+
+#: ``sqlite3.LEGACY_TRANSACTION_CONTROL`` where the running Python has ``autocommit`` (3.12+).
+_LEGACY_CONTROL: Any = getattr(sqlite3, "LEGACY_TRANSACTION_CONTROL", None)
+_UNSET: Any = object()  # connect(autocommit=...) not given
+
+
+def _raw(conn: sqlite3.Connection, sql: str, params: Params = ()) -> sqlite3.Cursor:
+    """Run unified SQL on ``conn`` untranslated, on a plain cursor (the adapters' own
+    statements: ``sqlite3.Connection.execute`` would not do, since on Python 3.10 it makes
+    its cursor through the connection's own ``cursor()``, a :class:`LegacyCursor`)."""
+    return _cursor_execute(_new_cursor(conn), sql, params)
+
+
+@contextlib.contextmanager
+def _own_statements(conn: LegacyConnection) -> Iterator[None]:
+    """While the adapters set a connection up, ``sqlite3.Connection.execute(conn, …)`` runs
+    untranslated on every Python (see :func:`_raw`; code outside this module uses that
+    call). An instance attribute comes before the class's ``cursor()``, so neither the
+    translation nor a legacy factory's own ``cursor()`` sees the set-up."""
+    conn.__dict__["cursor"] = functools.partial(_new_cursor, conn)
+    try:
+        yield
+    finally:
+        conn.__dict__.pop("cursor", None)
+
+
+def _legacy_control(conn: sqlite3.Connection) -> bool:
+    """Whether ``conn`` uses sqlite3's legacy transaction control (``isolation_level``):
+    always before Python 3.12, else unless it was opened with ``autocommit`` True/False."""
+    return _LEGACY_CONTROL is None or getattr(conn, "autocommit", _LEGACY_CONTROL) == (
+        _LEGACY_CONTROL
+    )
+
 
 _MAPS: dict[tuple[int, str, int], tuple[Plan, Analysis | None, StoreMap]] = {}
 _MAPS_LOCK = threading.Lock()
@@ -367,9 +401,12 @@ class LegacyCursor(sqlite3.Cursor):
                 f"Incorrect number of bindings supplied. The current statement uses {need}, "
                 f"and there are {len(seq)} supplied."
             )
-        raw = sqlite3.Connection.execute
+        raw = _raw
         level = conn.isolation_level
-        if not conn.in_transaction and level is not None:
+        # As sqlite3 would have begun a transaction before the one INSERT; with autocommit
+        # True the savepoint alone is the statement's transaction (autocommit=False always
+        # has one open).
+        if not conn.in_transaction and level is not None and _legacy_control(conn):
             raw(conn, f"BEGIN {level}")
         raw(conn, 'SAVEPOINT "dbfold_rows"')
         total, offset, last = 0, 0, None
@@ -446,6 +483,15 @@ class LegacyConnection(sqlite3.Connection):
         if file:
             with _OPEN_LOCK:
                 _OPEN.setdefault(file, weakref.WeakSet()).add(self)
+
+    def _dbfold_detach(self) -> None:
+        """Take this connection off the list of open ones (closed, or failed to open)."""
+        with _OPEN_LOCK:
+            peers = _OPEN.get(self._dbfold_file)
+            if peers is not None:
+                peers.discard(self)
+                if not peers:
+                    del _OPEN[self._dbfold_file]
 
     def _dbfold_forked(self) -> AdapterError:
         """The error for using this connection in a process forked after it was opened."""
@@ -573,12 +619,7 @@ class LegacyConnection(sqlite3.Connection):
             if self not in _INHERITED:
                 _keep_forever(self)
             return
-        with _OPEN_LOCK:
-            peers = _OPEN.get(self._dbfold_file)
-            if peers is not None:
-                peers.discard(self)
-                if not peers:
-                    del _OPEN[self._dbfold_file]
+        self._dbfold_detach()
         if self._dbfold_listed and self._dbfold_thread == threading.get_ident():
             with contextlib.suppress(ValueError):
                 _WRITING.refs.remove(self._dbfold_ref)
@@ -664,6 +705,117 @@ def resolve_store(plan: Plan, legacy_path: str | os.PathLike[str], root: Path | 
     )
 
 
+#: ``file:`` URI parameters (``uri=True``) and what a routed connection does with them. The
+#: unified database is shared by every store and every dbfold process, so whatever would
+#: take SQLite's locks or its view of the file away from the others is refused.
+_URI_REFUSED = {
+    "immutable": "immutable=1 would read the shared unified database without locks while "
+    "others write it (sqlite.org/howtocorrupt.html)",
+    "nolock": "nolock=1 would write the shared unified database without SQLite's locks",
+    "vfs": "the unified database is opened with SQLite's default VFS, which every other "
+    "connection to it uses (locks of different VFSes do not see each other)",
+}
+
+
+def _parse_uri(text: str) -> tuple[str, dict[str, str]]:
+    """The file name and the query parameters of a ``file:`` URI, as SQLite reads them."""
+    body, _, query = text[5:].partition("?")
+    query = query.partition("#")[0]
+    body = body.partition("#")[0]
+    if body.startswith("//"):
+        authority, _, rest = body[2:].partition("/")
+        if authority not in ("", "localhost"):
+            raise AdapterError(f"{text}: a file URI with authority {authority!r} is not a file")
+        body = "/" + rest
+    return unquote(body), dict(parse_qsl(query, keep_blank_values=True))
+
+
+def uri_read_only(text: str) -> bool:
+    """Whether the ``file:`` URI ``text`` (``sqlite3.connect(text, uri=True)``) asks for a
+    read-only connection to its store.
+
+    Raises:
+        AdapterError: A parameter the unified database cannot honour (see ``connect``).
+    """
+    params = _parse_uri(text)[1]
+    for name, why in _URI_REFUSED.items():
+        value = params.get(name)
+        off = name != "vfs" and value is not None and value.lower() in ("0", "no", "off", "false")
+        if value is not None and not off:
+            raise AdapterError(f"cannot route {text}: {name}={value} is refused ({why})")
+    if params.get("cache", "private") != "private":
+        raise AdapterError(
+            f"cannot route {text}: cache={params['cache']} is refused (the stores now share one "
+            "unified database, so a shared cache would make their connections lock each "
+            "other's tables); drop the cache parameter"
+        )
+    mode = params.get("mode", "rwc")
+    if mode not in ("ro", "rw", "rwc"):
+        raise AdapterError(f"cannot route {text}: mode={mode} is not a file of the plan")
+    return mode == "ro"
+
+
+_COMBINED_CONNECTIONS: dict[type, type[LegacyConnection]] = {}
+
+
+def _connection_class(factory: Any) -> type[LegacyConnection]:
+    """The class to open: ``factory`` itself if it is a legacy connection class, else one
+    combining :class:`LegacyConnection` with it (its ``__init__`` and methods run as they
+    would on the legacy file; the statements are translated)."""
+    if factory is None or factory is sqlite3.Connection:
+        return LegacyConnection
+    if not (isinstance(factory, type) and issubclass(factory, sqlite3.Connection)):
+        raise AdapterError(
+            f"connection factory {factory!r} cannot be routed: only sqlite3.Connection "
+            "subclasses can speak a legacy store's schema on the unified database"
+        )
+    if issubclass(factory, LegacyConnection):
+        return factory
+    with _MAPS_LOCK:
+        found = _COMBINED_CONNECTIONS.get(factory)
+        if found is None:
+            found = type(f"Legacy{factory.__name__}", (LegacyConnection, factory), {})
+            _COMBINED_CONNECTIONS[factory] = found
+        return found
+
+
+def _converter_key(declared: str | None) -> str:
+    """The key sqlite3's ``PARSE_DECLTYPES`` looks a converter up by: the declared type up to
+    its first blank or ``(``, upper-cased."""
+    text = declared or ""
+    for i, ch in enumerate(text):
+        if ch in " (":
+            text = text[:i]
+            break
+    return text.upper()
+
+
+def _ascii_fold(name: str) -> str:
+    return "".join(ch.lower() if ch.isascii() else ch for ch in name)
+
+
+def _decltype_changes(conn: LegacyConnection, mapping: StoreMap) -> list[str]:
+    """Legacy columns whose declared type picks another ``PARSE_DECLTYPES`` converter on
+    the unified database than on the legacy store (where either has one registered now)."""
+    changes = []
+    for table in mapping.tables.values():
+        _, rows = mapping.shadow_query(f"PRAGMA table_info({quote_ident(table.legacy)})")
+        legacy = {_ascii_fold(str(r[1])): str(r[2] or "") for r in rows}
+        cursor = _new_cursor(conn)
+        cursor.row_factory = None
+        unified = {
+            _ascii_fold(str(r[1])): str(r[2] or "")
+            for r in _cursor_execute(cursor, f"PRAGMA table_info({quote_ident(table.target)})")
+        }
+        for old, new in table.columns:
+            before = legacy.get(_ascii_fold(old), "")
+            after = unified.get(_ascii_fold(new), "")
+            a, b = _converter_key(before), _converter_key(after)
+            if a != b and (a in sqlite3.converters or b in sqlite3.converters):
+                changes.append(f"{table.legacy}.{old} ({before or 'no type'} → {after or 'none'})")
+    return changes
+
+
 def connect(
     legacy_path: str | os.PathLike[str],
     plan: Plan,
@@ -676,30 +828,51 @@ def connect(
     detect_types: int = 0,
     isolation_level: str | None = "",
     check_same_thread: bool = True,
+    factory: type[sqlite3.Connection] | None = None,
     cached_statements: int = 128,
-    factory: type[LegacyConnection] | None = None,
+    uri: bool = False,
+    autocommit: Any = _UNSET,
 ) -> LegacyConnection:
     """Open a sqlite3-compatible connection that speaks ``legacy_path``'s schema.
 
+    Every argument of the running Python's ``sqlite3.connect`` is honoured as sqlite3 honours
+    it (``autocommit`` where the Python has it, 3.12+); what cannot be is refused with an
+    :class:`AdapterError` rather than dropped.
+
     Args:
-        legacy_path: The store as the plan names it (``data/tracking.db``), or its file.
+        legacy_path: The store as the plan names it (``data/tracking.db``), or its file; with
+            ``uri`` a ``file:`` URI of it (``mode=ro`` opens the unified database read-only;
+            ``immutable``, ``nolock``, ``vfs`` and ``cache=shared`` are refused).
         plan: The plan that folded the store.
         target: The unified database file; default the plan's target under ``root``.
         root: The project root (for relative store files and the default target).
         analysis: Optional; gives the legacy ``CREATE TABLE`` text for sqlite_master and
             PRAGMA answers, and the store's user_version.
         read_only: Open the unified database read-only (as ``file:…?mode=ro`` asks).
-        timeout, detect_types, isolation_level, check_same_thread, cached_statements: As
-            for ``sqlite3.connect``.
-        factory: A :class:`LegacyConnection` subclass to instantiate.
+        timeout, detect_types, isolation_level, check_same_thread, cached_statements, uri,
+            autocommit: As for ``sqlite3.connect``. ``PARSE_DECLTYPES`` is refused when a
+            column's declared type picks another converter in the unified database than in
+            the legacy store (``PARSE_COLNAMES`` works whatever the types).
+        factory: A ``sqlite3.Connection`` subclass, as for ``sqlite3.connect`` (combined
+            with :class:`LegacyConnection` unless it is one).
 
     Returns:
-        A :class:`LegacyConnection`.
+        A :class:`LegacyConnection` (an instance of ``factory`` when given).
 
     Raises:
-        AdapterError: If the path is not a store of the plan.
+        AdapterError: If the path is not a store of the plan, or an argument cannot be
+            honoured on the unified database.
         ForkedConnectionError: In a forked child whose parent had the unified database open.
+        TypeError: ``autocommit`` on a Python older than 3.12, as sqlite3 raises.
     """
+    options: dict[str, Any] = {}
+    if autocommit is not _UNSET:
+        if _LEGACY_CONTROL is None:
+            raise TypeError("'autocommit' is an invalid keyword argument for this function")
+        options["autocommit"] = autocommit
+    if uri and isinstance(legacy_path, str) and legacy_path.startswith("file:"):
+        read_only = uri_read_only(legacy_path) or read_only
+        legacy_path = _parse_uri(legacy_path)[0]
     base = Path(root) if root is not None else None
     store = resolve_store(plan, legacy_path, base)
     if target is None:
@@ -718,28 +891,66 @@ def connect(
             f"cannot connect to {store}: " + _forked(f"the unified database {path}", parent)
         )
     database = f"file:{quote(str(path.resolve()))}?mode=ro" if read_only else str(path)
-    cls = factory or LegacyConnection
-    conn = cls(
-        database,
-        timeout=timeout,
-        detect_types=detect_types,
-        isolation_level=isolation_level,  # type: ignore[arg-type]
-        check_same_thread=check_same_thread,
-        cached_statements=cached_statements,
-        uri=read_only,
-    )
+    cls = _connection_class(factory)
     mapping = store_map(plan, store, analysis)
-    conn._dbfold_attach(mapping, os.path.realpath(path), timeout, bound=check_same_thread)
-    auto = [t for t in mapping.tables.values() if t.autoincrement]
-    if not read_only:
-        try:
-            if auto:
-                _sequence_triggers(conn, auto, (base or Path.cwd()) / store)
-            _provenance_triggers(conn, list(mapping.tables.values()))
-        except BaseException:
-            conn.close()
-            raise
+    # Attached before its __init__ runs, so a legacy factory's __init__ that runs
+    # statements gets them translated too.
+    conn = cls.__new__(cls)
+    real = os.path.realpath(path)
+    conn._dbfold_attach(mapping, real, timeout, bound=check_same_thread)
+    try:
+        conn.__init__(  # type: ignore[misc]
+            database,
+            timeout=timeout,
+            detect_types=detect_types,
+            isolation_level=isolation_level,
+            check_same_thread=check_same_thread,
+            cached_statements=cached_statements,
+            uri=read_only,
+            **options,
+        )
+    except BaseException:
+        conn._dbfold_detach()
+        raise
+    try:
+        if detect_types & sqlite3.PARSE_DECLTYPES:
+            changed = _decltype_changes(conn, mapping)
+            if changed:
+                raise AdapterError(
+                    f"detect_types=PARSE_DECLTYPES cannot be honoured for {store}: these "
+                    "columns are declared with another type in the unified database, so "
+                    f"sqlite3 would convert their values otherwise: {', '.join(changed)}; "
+                    "name the converter in the query instead (PARSE_COLNAMES, "
+                    '``SELECT col AS "col [TYPE]"``), or keep the declared type in the plan'
+                )
+        if not read_only:
+            with _own_statements(conn), _legacy_transactions(conn):
+                auto = [t for t in mapping.tables.values() if t.autoincrement]
+                if auto:
+                    _sequence_triggers(conn, auto, (base or Path.cwd()) / store)
+                _provenance_triggers(conn, list(mapping.tables.values()))
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+@contextlib.contextmanager
+def _legacy_transactions(conn: LegacyConnection) -> Iterator[None]:
+    """Run the set-up under sqlite3's legacy transaction control whatever ``autocommit``
+    the program asked for, and leave the connection in the state sqlite3 would have given
+    it (``autocommit=False``: a transaction open, nothing in it)."""
+    mode = getattr(conn, "autocommit", _LEGACY_CONTROL)
+    if mode == _LEGACY_CONTROL:
+        yield
+        return
+    setattr(conn, "autocommit", _LEGACY_CONTROL)  # noqa: B010 (3.12+; mypy checks 3.11)
+    if conn.in_transaction:
+        conn.commit()  # what a factory's __init__ did in it, if anything
+    yield  # on an error the connection is closed: nothing to restore
+    if conn.in_transaction:
+        conn.commit()
+    setattr(conn, "autocommit", mode)  # noqa: B010
 
 
 def _provenance_triggers(conn: LegacyConnection, tables: list[TableMap]) -> None:
@@ -759,7 +970,7 @@ def _sequence_triggers(conn: LegacyConnection, tables: list[TableMap], legacy: P
     ``sqlite_sequence`` when the file is still there (read through a read-only URI), so a
     key deleted before the migration is not handed out again either.
     """
-    raw = sqlite3.Connection.execute
+    raw = _raw
     found = raw(
         conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (SEQUENCE_TABLE,)
     ).fetchone()
@@ -774,9 +985,8 @@ def _sequence_triggers(conn: LegacyConnection, tables: list[TableMap], legacy: P
         marks = _legacy_sequence(legacy)
         seeds = [(t.target, t.value or "", marks[t.legacy]) for t in missing if t.legacy in marks]
         if seeds:
-            cur = conn.cursor()
             sqlite3.Cursor.executemany(
-                cur,
+                _new_cursor(conn),
                 f'INSERT OR IGNORE INTO "{SEQUENCE_TABLE}" ("name", "source", "seq") '
                 "VALUES (?, ?, ?)",
                 seeds,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote
 
-from dbfold.adapters.connection import LegacyConnection, connect, store_map
+from dbfold.adapters.connection import connect, store_map, uri_read_only
 from dbfold.adapters.records import JsonlLog, JsonStore
 from dbfold.errors import AdapterError
 from dbfold.model import Analysis
@@ -181,15 +181,8 @@ def _routed_connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connect
     if found is None or routes is None:
         return original(database, *args, **kwargs)
     store, read_only = found
-    factory = bound.get("factory")
-    cls: type[LegacyConnection] | None = None
-    if factory is not None and factory is not sqlite3.Connection:
-        if isinstance(factory, type) and issubclass(factory, LegacyConnection):
-            cls = factory
-        elif isinstance(factory, type) and issubclass(factory, sqlite3.Connection):
-            cls = type(f"Legacy{factory.__name__}", (LegacyConnection, factory), {})
-        else:
-            raise AdapterError(f"connection factory {factory!r} cannot be routed to {store}")
+    if bound.pop("uri", False):  # the URI's parameters: honoured, or refused by connect()
+        read_only = uri_read_only(os.fsdecode(database)) or read_only
     return connect(
         store,
         routes.plan,
@@ -197,12 +190,7 @@ def _routed_connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connect
         root=routes.root,
         analysis=routes.analysis,
         read_only=read_only,
-        timeout=float(bound.get("timeout", 5.0)),
-        detect_types=int(bound.get("detect_types", 0)),
-        isolation_level=bound.get("isolation_level", ""),
-        check_same_thread=bool(bound.get("check_same_thread", True)),
-        cached_statements=int(bound.get("cached_statements", 128)),
-        factory=cls,
+        **bound,  # every other argument as given (autocommit included), or sqlite3's TypeError
     )
 
 

@@ -258,6 +258,10 @@ def detect(entry: FileEntry, head: bytes) -> Detection:
             if suffix != "-journal" and head[:4] in (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83"):
                 return Detection(skip="SQLite write-ahead log whose database is missing")
     if head.startswith(SQLITE_MAGIC):
+        from dbfold.scan.kv_reader import is_dbm_sqlite3  # kv_reader imports this module
+
+        if is_dbm_sqlite3(entry.path, head, f"{name}-wal" in entry.siblings):
+            return Detection(kind="dbm", store_name=name)  # Python 3.13's dbm/shelve default
         return Detection(kind="sqlite")
     reason = config_reason(entry.rel)
     if reason is not None:
