@@ -301,22 +301,6 @@ def _write_design(
     write_atomic(state_dir(directory) / REPORT_FILE, render_report(plan, analysis).encode())
 
 
-def _load_plan(path: Path) -> Plan:
-    """Read .dbfold/plan.json under ``path``; a missing or unreadable plan is a usage error."""
-    from dbfold.plan import Plan
-    from dbfold.state import plan_path
-
-    where = plan_path(path)
-    try:
-        return Plan.from_json(where.read_bytes())
-    except FileNotFoundError as exc:
-        raise UsageError(f"{where}: no plan yet; run `dbfold design` first") from exc
-    except (ValueError, TypeError, KeyError) as exc:
-        raise UsageError(
-            f"{where}: cannot read the plan ({exc}); run `dbfold design --check`"
-        ) from exc
-
-
 @cli.command()
 @click.argument("path", default=".", type=click.Path(path_type=Path))
 @click.option("--execute", is_flag=True, help="Run the migration (default: a dry run).")
@@ -333,11 +317,11 @@ def migrate(out: Output, path: Path, execute: bool, target: str | None, force: b
     """
     from dbfold.migrate import migrate as run_migrate
     from dbfold.migrate import save_report
-    from dbfold.state import load_analysis
+    from dbfold.state import load_analysis, load_plan
     from dbfold.views import RichProgress, migration_view
 
     analysis = load_analysis(path)
-    plan = _load_plan(path)
+    plan = load_plan(path)
     show = execute and not out.json and not out.quiet and out.console.is_terminal
     if show:
         with RichProgress(out.console) as bars:
@@ -374,9 +358,10 @@ def verify(out: Output, path: Path, target: str | None) -> int:
     """
     from dbfold.migrate import resolve_target
     from dbfold.migrate import verify as run_verify
+    from dbfold.state import load_plan
     from dbfold.views import RichProgress, verify_view
 
-    plan = _load_plan(path)
+    plan = load_plan(path)
     where = resolve_target(plan, path, target)
     if not out.json and not out.quiet and out.console.is_terminal:
         with RichProgress(out.console) as bars:
@@ -462,10 +447,10 @@ def optimize(out: Output, target: Path) -> int:
 def implement(out: Output, path: Path, output: Path | None, schema_version: str) -> int:
     """Write project_db.py: a ProjectDatabase class and an adapter per legacy interface."""
     from dbfold.codegen import render_project_db
-    from dbfold.state import load_analysis, write_atomic
+    from dbfold.state import load_analysis, load_plan, write_atomic
 
     analysis = load_analysis(path)
-    plan = _load_plan(path)
+    plan = load_plan(path)
     where = output if output is not None else path / "project_db.py"
     source = render_project_db(plan, analysis, schema_version=schema_version)
     write_atomic(where, source.encode())
@@ -501,9 +486,9 @@ def run(out: Output, project: Path, target: str | None, command: tuple[str, ...]
 
     from dbfold.adapters import run_legacy
     from dbfold.migrate import resolve_target
-    from dbfold.state import load_analysis
+    from dbfold.state import load_analysis, load_plan
 
-    plan = _load_plan(project)
+    plan = load_plan(project)
     analysis = load_analysis(project)
     database = resolve_target(plan, project, target)
     if not database.exists():

@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbfold.errors import DbfoldError, UsageError
 from dbfold.model import Analysis
+
+if TYPE_CHECKING:
+    from dbfold.plan import Plan
 
 STATE_DIR = ".dbfold"
 ANALYSIS_FILE = "analysis.json"
@@ -51,6 +55,25 @@ def save_analysis(analysis: Analysis, root: Path) -> Path:
     path = state_dir(root) / ANALYSIS_FILE
     write_atomic(path, analysis.to_json() + b"\n")
     return path
+
+
+def load_plan(root: Path) -> Plan:
+    """Read ``.dbfold/plan.json`` under ``root``.
+
+    Raises:
+        UsageError: there is no plan yet, or it is not one dbfold can read.
+    """
+    from dbfold.plan import Plan
+
+    where = plan_path(root)
+    try:
+        return Plan.from_json(where.read_bytes())
+    except FileNotFoundError as exc:
+        raise UsageError(f"{where}: no plan yet; run `dbfold design` first") from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UsageError(
+            f"{where}: cannot read the plan ({exc}); run `dbfold design --check`"
+        ) from exc
 
 
 def load_analysis(root: Path) -> Analysis:

@@ -379,16 +379,10 @@ def gather(
     """
     from dbfold.errors import UsageError
     from dbfold.migrate import resolve_target
-    from dbfold.state import load_analysis, plan_path
+    from dbfold.state import load_analysis, load_plan
 
     if plan is None:
-        where = plan_path(root)
-        try:
-            plan = Plan.from_json(where.read_bytes())
-        except FileNotFoundError as exc:
-            raise UsageError(f"{where}: no plan yet; run `dbfold design` first") from exc
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UsageError(f"{where}: cannot read the plan ({exc})") from exc
+        plan = load_plan(root)
     if analysis is None:
         try:
             analysis = load_analysis(root)
