@@ -2,7 +2,7 @@
 across test folders).
 
 ``fill_unified`` stands in for ``dbfold migrate`` (built elsewhere): it creates the unified
-schema with ``render_sql(plan)`` and copies the rows of every SQLite source through the
+schema with ``render_sql(plan)`` and copies the rows of every SQLite store through the
 plan's column map, adding the discriminator of merged tables. ``build_stores`` makes a small
 project: two trackers with same-shaped tables (merged) and an app store with clashing and
 hostile names.
@@ -59,8 +59,16 @@ def create_unified(plan: Plan, target: Path) -> None:
         conn.close()
 
 
-def fill_unified(plan: Plan, root: Path, target: Path, *, create: bool = True) -> None:
-    """Copy every SQLite source's rows into the unified database (creating it first)."""
+def fill_unified(
+    plan: Plan, root: Path, target: Path, *, analysis: Analysis, create: bool = True
+) -> None:
+    """Copy the rows of every SQLite store into the unified database (creating it first).
+
+    The analysis says which stores are SQLite (``kind``), as it does for migrate: a SQLite
+    header would not do, since on Python 3.13 shelve and dbm write ``dbm.sqlite3`` files,
+    SQLite databases that are shelve/dbm stores.
+    """
+    sqlite_stores = {s.path for s in analysis.stores if s.kind == "sqlite"}
     if create:
         create_unified(plan, target)
     conn = sqlite3.connect(target)
@@ -68,7 +76,7 @@ def fill_unified(plan: Plan, root: Path, target: Path, *, create: bool = True) -
         for table in plan.tables:
             for src in table.sources:
                 path = root / src.store
-                if src.array is not None or not is_sqlite(path):
+                if src.array is not None or src.store not in sqlite_stores:
                     continue
                 legacy = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
                 try:

@@ -16,5 +16,5 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     analysis = analyze(root)
     plan = rename_columns(design(analysis), RENAMES)
     unified = root / "data" / "unified.db"
-    fill_unified(plan, root, unified)
+    fill_unified(plan, root, unified, analysis=analysis)
     return Project(root, analysis, plan, unified)

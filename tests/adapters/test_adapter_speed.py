@@ -93,7 +93,7 @@ def test_translation_follows_a_new_plan(fresh: Project) -> None:
     # The user edits plan.json: the column is renamed; a database built for the new plan.
     edited = rename_columns(fresh.plan, {"orders": {"total_usd": "amount"}})
     target = fresh.root / "data" / "edited.db"
-    fill_unified(edited, fresh.root, target)
+    fill_unified(edited, fresh.root, target, analysis=fresh.analysis)
     new = connect(ORDERS, edited, target, root=fresh.root, analysis=fresh.analysis)
     assert new.execute(sql, (3,)).fetchone() == (4.5,)
     assert new.execute("UPDATE orders SET total = ? WHERE id = ?", (9.0, 3)).rowcount == 1

@@ -47,7 +47,7 @@ def test_legacy_code_runs_unchanged_on_the_unified_database(
     analysis = analyze(routed)
     plan = design(analysis)
     target = routed / "data" / "unified.db"
-    fill_unified(plan, routed, target)
+    fill_unified(plan, routed, target, analysis=analysis)
     for store in analysis.stores:
         path = routed / store.path
         if store.kind == "sqlite" and is_sqlite(path):

@@ -124,9 +124,10 @@ def test_only_rows_a_replace_deleted_are_recorded(migrated: tuple[Path, Plan, An
         # A REPLACE that clashes on the key and on the UNIQUE email deletes both rows; the
         # key's row comes back as the new row, the other one is recorded.
         con.execute("INSERT OR REPLACE INTO users VALUES (2, 'clicks5@x', 1)")
-        # An UPDATE OR REPLACE (run untranslated: the rewriter does not take that form).
-        sqlite3.Connection.execute(
-            con,
+        # An UPDATE OR REPLACE (run untranslated: the rewriter does not take that form), on
+        # a plain cursor: sqlite3.Connection.execute(con, ...) would not do, since on Python
+        # 3.10 it makes its cursor through con.cursor(), a translating LegacyCursor.
+        sqlite3.Cursor(con).execute(
             "UPDATE OR REPLACE users SET email = 'clicks6@x' WHERE source = ? AND id = 4",
             ("clicks",),
         )

@@ -22,7 +22,7 @@ from dbfold.errors import MigrateError
 from dbfold.migrate.values import Record, as_record
 from dbfold.model import Store, Table
 from dbfold.scan import json_reader
-from dbfold.scan.csv_reader import DelimiterChanges, _header
+from dbfold.scan.csv_reader import DelimiterChanges, _header, read_rows
 from dbfold.scan.json_reader import _Cutter, _Fallback
 from dbfold.scan.json_verdict import judge_file, stream_error
 
@@ -295,7 +295,7 @@ def csv_records(
         params["escapechar"] = dialect["escapechar"]
     known = [c.name for c in table.columns]
     with open(path, encoding=enc, errors="replace", newline="") as f:
-        reader = csv.reader(f, **params)
+        reader = read_rows(f, **params)
         first = next(reader, None)
         while first is not None and not first:
             first = next(reader, None)

@@ -10,6 +10,7 @@ configuring a connection, classifying driver errors, the online backup) sits beh
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -44,6 +45,27 @@ def quote_ident(name: str) -> str:
     if "\x00" in name:  # the one name SQLite refuses; "" is a valid (if odd) name
         raise RuntimeDatabaseError(f"invalid identifier {name!r}; use a name without NUL")
     return '"' + name.replace('"', '""') + '"'
+
+
+#: Python 3.10's sqlite3 on a value it cannot bind (an InterfaceError, the parameter 0-based
+#: or by ``:name``); 3.11+ says ``Error binding parameter 1: type 'dict' is not supported``.
+_BIND_310 = re.compile(r"Error binding parameter (\S+?) - probably unsupported type\.")
+
+
+def _driver_message(exc: BaseException) -> str:
+    """The text of a driver error, worded alike on every Python this runs on.
+
+    >>> error = sqlite3.InterfaceError("Error binding parameter 0 - probably unsupported type.")
+    >>> _driver_message(error)
+    'Error binding parameter 1: its type is not supported'
+    """
+    text = str(exc)
+    found = _BIND_310.fullmatch(text)
+    if found is None:
+        return text
+    where = found[1]  # counted from 1, as 3.11+ does; a named parameter by its name
+    number = str(int(where) + 1) if where.isdigit() else where
+    return f"Error binding parameter {number}: its type is not supported"
 
 
 def sqlite_error_code(exc: BaseException) -> int:
@@ -224,7 +246,7 @@ class SqliteBackend(Backend):
             )
         if isinstance(exc, sqlite3.IntegrityError):
             return ConstraintError(f"{self.path}: {action} failed: {exc}; fix the values written")
-        return RuntimeDatabaseError(f"{self.path}: {action} failed: {exc}")
+        return RuntimeDatabaseError(f"{self.path}: {action} failed: {_driver_message(exc)}")
 
 
 def open_backend(target: str | os.PathLike[str] | None, busy_timeout: float = 30.0) -> Backend:

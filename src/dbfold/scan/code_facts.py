@@ -155,14 +155,14 @@ def _facts(root: Path, path: Path) -> FileFacts:
     try:
         # Bytes, so that ast honours a PEP 263 coding line or a BOM itself.
         tree = ast.parse(data, filename=rel)
-    except SyntaxError as exc:
-        line = exc.lineno
+    except (SyntaxError, ValueError) as exc:
+        # A NUL byte in the source is a SyntaxError from Python 3.11 on but a ValueError, with
+        # the same words and no line, on 3.10: one problem, worded alike, on every Python.
+        line = exc.lineno if isinstance(exc, SyntaxError) else None
+        reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
         where = f"{rel}:{line}" if line else rel
-        message = f"{where}: not valid Python ({exc.msg}); its store uses are not analysed"
+        message = f"{where}: not valid Python ({reason}); its store uses are not analysed"
         return Problem(rel, message, "warning", line), False, None, None
-    except ValueError as exc:  # source with NUL bytes
-        message = f"{rel}: not valid Python ({exc}); skipped"
-        return Problem(rel, message, "warning"), False, None, None
     words = identifiers(searchable(data))
     module = build_module(path, rel, tree)
     used = name_filter({n.encode("utf-8", "replace") for n in used_names(module)})

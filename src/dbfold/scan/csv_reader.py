@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dbfold.model import Column, Problem, Store, Table
 from dbfold.scan.json_verdict import NOT_MIGRATED
@@ -26,6 +26,78 @@ DELIMITERS = ",\t;|"
 MAX_CHANGED_LINES = 3
 
 
+class Rows(Protocol):
+    """What :func:`read_rows` returns: the rows, and ``line_num`` as ``csv.reader`` has it."""
+
+    @property
+    def line_num(self) -> int: ...
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+
+    def __next__(self) -> list[str]: ...
+
+
+def _takes_nul() -> bool:
+    try:
+        return next(csv.reader(["a\0b"])) == ["a\0b"]
+    except csv.Error:  # "line contains NUL"
+        return False
+
+
+#: Whether the csv module reads a NUL as any other character (Python 3.11+), or refuses the
+#: line (3.10). Asked of the module itself rather than of the version number.
+_TAKES_NUL = _takes_nul()
+#: In the lines a csv module that refuses NUL is given, this mark and a digit stand for a NUL
+#: ("0") or for the mark itself ("1"). A lone surrogate: no decoded file holds one, so
+#: :func:`_hide` almost never has more to do than look, and it is no delimiter, quote or
+#: escape character, so the rows are cut where they were.
+_MARK = "\udfff"
+
+
+def _hide(line: str) -> str:
+    """``line`` without NUL, in the mark's pairs (see :data:`_MARK`)."""
+    if "\0" in line or _MARK in line:
+        return line.replace(_MARK, _MARK + "1").replace("\0", _MARK + "0")
+    return line
+
+
+def _show(cell: str) -> str:
+    """The text of a cell of lines :func:`_hide` gave (every mark in it starts a pair)."""
+    return cell.replace(_MARK + "0", "\0").replace(_MARK + "1", _MARK)
+
+
+class _NulRows:
+    """``csv.reader`` over lines whose NULs are hidden, giving cells with them back."""
+
+    def __init__(self, lines: Iterable[str], dialect: Any, fmt: dict[str, Any]) -> None:
+        self._rows = csv.reader(map(_hide, lines), dialect, **fmt)
+
+    @property
+    def line_num(self) -> int:
+        return self._rows.line_num
+
+    def __iter__(self) -> _NulRows:
+        return self
+
+    def __next__(self) -> list[str]:
+        return [_show(c) if _MARK in c else c for c in next(self._rows)]
+
+
+def read_rows(lines: Iterable[str], dialect: Any = "excel", **fmt: Any) -> Rows:
+    """``csv.reader(lines, dialect, **fmt)``, reading a NUL in a cell on every Python.
+
+    Python 3.10's csv module refuses a line holding a NUL (``line contains NUL``); from 3.11
+    on it is a character like any other, and so it is here on 3.10 too. Analyze and migrate
+    both read CSV through this, so that they see the same rows.
+
+    >>> next(read_rows(["1,a\\x00b\\n"]))
+    ['1', 'a\\x00b']
+    """
+    if _TAKES_NUL:
+        return csv.reader(lines, dialect, **fmt)
+    return _NulRows(lines, dialect, fmt)
+
+
 class _Sniffer(csv.Sniffer):
     """A sniffer whose ``has_header`` reads the sample with a dialect already chosen."""
 
@@ -36,12 +108,17 @@ class _Sniffer(csv.Sniffer):
     def sniff(self, sample: str, delimiters: str | None = None) -> Any:
         return self._dialect
 
+    def has_header(self, sample: str) -> bool:
+        # The stdlib reads the sample with csv.reader, which refuses NUL on 3.10. U+FFFD
+        # weighs the same in its vote (one character, and no number), so the vote is 3.11's.
+        return super().has_header(sample if _TAKES_NUL else sample.replace("\0", "\ufffd"))
+
 
 def _plain(sample: str, delimiter: str) -> Any:
     """The excel dialect with ``delimiter`` if it gives every row the same width (≥ 2)."""
     plain = type("plain", (csv.excel,), {"delimiter": delimiter})
     try:
-        widths = {len(row) for row in csv.reader(io.StringIO(sample), plain) if row}
+        widths = {len(row) for row in read_rows(io.StringIO(sample), plain) if row}
     except csv.Error:
         return None
     return plain if len(widths) == 1 and min(widths) >= 2 else None
@@ -59,7 +136,7 @@ def _majority(sample: str, default: str) -> Any:
     for d in dict.fromkeys(default + DELIMITERS):
         dialect = type("plain", (csv.excel,), {"delimiter": d})
         try:
-            rows = [r for r in csv.reader(io.StringIO(sample), dialect) if r]
+            rows = [r for r in read_rows(io.StringIO(sample), dialect) if r]
         except csv.Error:
             continue
         if not rows or len(rows[0]) < 2:
@@ -78,7 +155,7 @@ def _one_row_header(sample: str, dialect: Any) -> bool | None:
     its one record; a file of names alone is a table with those columns and no rows.
     """
     try:
-        rows = [r for r in csv.reader(io.StringIO(sample), dialect) if r]
+        rows = [r for r in read_rows(io.StringIO(sample), dialect) if r]
     except csv.Error:
         return None
     if len(rows) != 1:
@@ -107,7 +184,7 @@ class DelimiterChanges:
         text = row[0]
         for d in DELIMITERS:
             if d != self.delimiter and d in text:
-                cells = next(csv.reader([text], delimiter=d), [])
+                cells = next(read_rows([text], delimiter=d), [])
                 if len(cells) == self.width:
                     self.count += 1
                     if len(self.lines) < MAX_CHANGED_LINES:
@@ -154,7 +231,7 @@ def _typed_header(sample: str, dialect: Any) -> bool:
     (``flag`` over ``True`` has the same length); a word over a numeric column is not.
     """
     try:
-        rows = [r for r in csv.reader(io.StringIO(sample), dialect) if r]
+        rows = [r for r in read_rows(io.StringIO(sample), dialect) if r]
     except csv.Error:
         return False
     if len(rows) < 2:
@@ -231,7 +308,7 @@ def read_csv(path: Path, rel: str, size: int) -> Store:
     names: list[str] = []
     changes = DelimiterChanges(dialect.delimiter, 0)
     with open(path, encoding=enc, errors="replace", newline="") as f:
-        reader = csv.reader(f, dialect)
+        reader = read_rows(f, dialect)
         try:
             first = next(reader, None)
             while first is not None and not first:
@@ -350,7 +427,7 @@ def _open_quote(path: Path, enc: str, dialect: Any) -> bool:
     """
     with open(path, encoding=enc, errors="replace", newline="") as f:
         try:
-            for _row in csv.reader(f, dialect, strict=True):
+            for _row in read_rows(f, dialect, strict=True):
                 pass
         except csv.Error as exc:
             return "unexpected end of data" in str(exc)
