@@ -7,10 +7,10 @@ DEMO_DIR ?= demo-project
 
 .PHONY: demo test lint bench clean matrix test-all
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,postgres]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,9 +24,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -q
 
-# The suite on the other supported Pythons (3.10, 3.12, 3.13, found with `pyenv prefix`) and
-# once with every dependency at its lowest declared version; each entry builds its own
-# .venv-NAME. `make matrix ENTRIES="3.13 min"` runs some of them. See .ci/run.
+# The suite on the other supported Pythons (3.10, 3.12, 3.13, found with `pyenv prefix`: the
+# tests of what differs between them) and whole on Python 3.10 with every dependency at its
+# lowest declared version (min); each entry builds its own .venv-NAME.
+# `make matrix ENTRIES="3.13 min"` runs some of them. See .ci/run.
 matrix:
 	.ci/run matrix $(ENTRIES)
 

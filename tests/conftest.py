@@ -36,3 +36,31 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+#: The PostgreSQL server the tests use (``DBFOLD_TEST_PG`` overrides it): trust auth, user
+#: postgres, as the machine and ``.ci/run`` provide.
+PG_SERVER = os.environ.get("DBFOLD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database of its own (random name), dropped at the end.
+
+    Skipped, with the reason, when psycopg is missing or no server answers.
+    """
+    psycopg = pytest.importorskip("psycopg", reason="psycopg (the postgres extra) is missing")
+    import secrets
+
+    name = f"dbfold_test_{secrets.token_hex(6)}"
+    try:
+        admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {PG_SERVER}: {str(exc).strip()[:200]}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -193,8 +193,26 @@ def analyze(out: Output, path: Path) -> int:
     default=True,
     help=(
         "Do not read source values (to check suggested foreign keys and SQLite values against"
-        " their declared types); faster on huge stores."
+        " their declared types, and to choose PostgreSQL types); faster on huge stores."
     ),
+)
+@click.option(
+    "--target",
+    metavar="PATH|URL",
+    help=(
+        "The unified database: a path, or a postgresql:// URL (recorded in plan.json"
+        " without its password). Default: the plan's, else data/unified.db."
+    ),
+)
+@click.option(
+    "--schema",
+    metavar="NAME",
+    help="PostgreSQL schema of the unified tables (default: the plan's, else public).",
+)
+@click.option(
+    "--citus",
+    is_flag=True,
+    help="Add Citus create_distributed_table/create_reference_table calls to unified.sql.",
 )
 @common
 def design(
@@ -208,17 +226,25 @@ def design(
     discriminator: str,
     check: bool,
     probe: bool,
+    target: str | None,
+    schema: str | None,
+    citus: bool,
 ) -> int:
     """Design one unified schema from the analysis at PATH.
 
-    Writes .dbfold/plan.json (the file to edit), unified.sql and .dbfold/REPORT.md.
+    Writes .dbfold/plan.json (the file to edit), unified.sql and .dbfold/REPORT.md. With a
+    postgresql:// target, unified.sql is PostgreSQL DDL and the plan holds PostgreSQL
+    types and names.
     """
+    from dataclasses import replace
+
     from dbfold.design import (
         DesignOptions,
         probe_sources,
         summary_line,
     )
     from dbfold.design import design as run_design
+    from dbfold.pgurl import is_postgres, redact, without_password
     from dbfold.plan import Plan
     from dbfold.state import (
         REPORT_FILE,
@@ -230,6 +256,15 @@ def design(
 
     analysis = load_analysis(path)
     where = plan_path(path)
+    if check and (target is not None or schema is not None):
+        raise UsageError(
+            "--target and --schema change the plan; run `dbfold design` without --check"
+        )
+    stored_target = without_password(target) if target is not None else None
+    if stored_target is not None and not stored_target.strip():
+        raise UsageError("--target needs a path or a postgresql:// URL")
+    if schema is not None and stored_target is not None and not is_postgres(stored_target):
+        raise UsageError("--schema is for a postgresql:// target")
     options = DesignOptions(
         naming=naming,
         normalize_names=normalize_names,
@@ -237,12 +272,21 @@ def design(
         merge_by_shape=merge_by_shape,
         no_merge=no_merge,
         discriminator=discriminator,
+        target=stored_target,
+        schema=schema,
     )
     if check:
         try:
             raw = where.read_bytes()
         except FileNotFoundError as exc:
             raise UsageError(f"{where}: no plan yet; run `dbfold design` first") from exc
+        try:
+            # The base design compares against is made for the edited plan's own target.
+            own = Plan.from_json(raw)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            pass  # check_edited says where the plan is broken
+        else:
+            options = replace(options, target=own.target, schema=own.schema)
         from dbfold.design.edits import check_edited
 
         try:
@@ -265,7 +309,7 @@ def design(
         plan = run_design(analysis, options=options, previous=previous)
         if probe:
             plan = probe_sources(plan, analysis, path)
-    _write_design(path, plan, analysis, with_plan=not check)
+    _write_design(path, plan, analysis, with_plan=not check, citus=citus)
     if out.json:
         out.result(plan.to_dict())
         return EXIT_OK
@@ -279,16 +323,40 @@ def design(
         + (f"; {open_suggestions} suggestions open in the report" if open_suggestions else ""),
         markup=False,
     )
+    if is_postgres(plan.target):
+        shown = redact(plan.target)
+        where_in = shown if plan.schema == "public" else f"{shown}, schema {plan.schema}"
+        out.console.print(f"Target: {where_in} (unified.sql is PostgreSQL)", markup=False)
+        if target is not None and stored_target != target:
+            out.console.print(
+                "note: the password in --target is not written to plan.json; migrate reads"
+                " it from --target, PGPASSWORD or ~/.pgpass",
+                style="yellow",
+                markup=False,
+            )
+        if citus:
+            out.console.print("Citus calls added to unified.sql (syntax only)", markup=False)
     if out.verbose:
         out.console.print(f"{stores} stores read", style="dim")
     return EXIT_OK
 
 
 def _write_design(
-    directory: Path, plan: Plan, analysis: Analysis, *, with_plan: bool = True
+    directory: Path,
+    plan: Plan,
+    analysis: Analysis,
+    *,
+    with_plan: bool = True,
+    citus: bool = False,
 ) -> None:
-    """Write what ``design`` makes: the plan (unless it was only checked), SQL and report."""
-    from dbfold.design import render_report, render_sql
+    """Write what ``design`` makes: the plan (unless it was only checked), SQL and report.
+
+    unified.sql is in the plan's target dialect (PostgreSQL for a ``postgresql://`` target,
+    with the Citus calls when ``citus``).
+    """
+    from dbfold.design import render_report
+    from dbfold.design.pg_render import unified_sql
+    from dbfold.design.report import table_rows
     from dbfold.state import REPORT_FILE, SQL_FILE, plan_path, state_dir, write_atomic
 
     if with_plan:
@@ -297,19 +365,27 @@ def _write_design(
         write_atomic(plan_path(directory), plan.to_json() + b"\n")
         # The base a later `design --check` finds hand renames against.
         save_checked(directory, plan)
-    write_atomic(directory / SQL_FILE, render_sql(plan).encode())
+    rows = table_rows(plan, analysis) if citus else None
+    write_atomic(directory / SQL_FILE, unified_sql(plan, citus=citus, rows=rows).encode())
     write_atomic(state_dir(directory) / REPORT_FILE, render_report(plan, analysis).encode())
 
 
 @cli.command()
 @click.argument("path", default=".", type=click.Path(path_type=Path))
 @click.option("--execute", is_flag=True, help="Run the migration (default: a dry run).")
-@click.option("--target", default=None, help="Target file or sqlite:/// URL (default: the plan's).")
+@click.option(
+    "--target",
+    default=None,
+    help="Target file, sqlite:/// or postgresql:// URL (default: $DBFOLD_TARGET, the plan's).",
+)
+@click.option("--schema", default=None, help="PostgreSQL schema (default: the plan's).")
 @click.option(
     "--force", is_flag=True, help="Replace a target dbfold did not make (backed up first)."
 )
 @common
-def migrate(out: Output, path: Path, execute: bool, target: str | None, force: bool) -> int:
+def migrate(
+    out: Output, path: Path, execute: bool, target: str | None, schema: str | None, force: bool
+) -> int:
     """Move every row of the stores at PATH into the unified database.
 
     Without --execute, print per table what would run, estimates and visible problems, and
@@ -326,10 +402,19 @@ def migrate(out: Output, path: Path, execute: bool, target: str | None, force: b
     if show:
         with RichProgress(out.console) as bars:
             report = run_migrate(
-                plan, analysis, path, execute=execute, target=target, force=force, progress=bars
+                plan,
+                analysis,
+                path,
+                execute=execute,
+                target=target,
+                force=force,
+                progress=bars,
+                schema=schema,
             )
     else:
-        report = run_migrate(plan, analysis, path, execute=execute, target=target, force=force)
+        report = run_migrate(
+            plan, analysis, path, execute=execute, target=target, force=force, schema=schema
+        )
     html = None
     if execute:
         report = save_report(report, path)
@@ -348,26 +433,43 @@ def migrate(out: Output, path: Path, execute: bool, target: str | None, force: b
 
 @cli.command()
 @click.argument("path", default=".", type=click.Path(path_type=Path))
-@click.option("--target", default=None, help="Target file (default: the plan's).")
+@click.option(
+    "--target",
+    default=None,
+    help="Target file or postgresql:// URL (default: $DBFOLD_TARGET, the plan's).",
+)
+@click.option("--schema", default=None, help="PostgreSQL schema (default: the plan's).")
 @common
-def verify(out: Output, path: Path, target: str | None) -> int:
+def verify(out: Output, path: Path, target: str | None, schema: str | None) -> int:
     """Prove that the target holds exactly what the stores at PATH hold.
 
-    Per source: row counts and an exact comparison of every mapped column, done inside
-    SQLite; exits 1 and names the first differing key on any mismatch.
+    Per source: row counts and an exact comparison of every mapped column (inside SQLite
+    for a SQLite target; order-free row fingerprints for PostgreSQL); exits 1 and names the
+    first differing row on any mismatch.
     """
-    from dbfold.migrate import resolve_target
+    from dbfold.migrate import resolve_pg, resolve_target
     from dbfold.migrate import verify as run_verify
-    from dbfold.state import load_plan
+    from dbfold.migrate.progress import Progress
+    from dbfold.state import load_analysis, load_plan
     from dbfold.views import RichProgress, verify_view
 
     plan = load_plan(path)
-    where = resolve_target(plan, path, target)
+    pg = resolve_pg(plan, target, schema)
+    where = None if pg is not None else resolve_target(plan, path, target)
+
+    def check(bars: Progress | None) -> Any:
+        if pg is not None:
+            from dbfold.migrate.pg_verify import verify_postgres
+
+            return verify_postgres(plan, load_analysis(path), path, pg, progress=bars)
+        assert where is not None
+        return run_verify(plan, path, where, progress=bars)
+
     if not out.json and not out.quiet and out.console.is_terminal:
         with RichProgress(out.console) as bars:
-            report = run_verify(plan, path, where, progress=bars)
+            report = check(bars)
     else:
-        report = run_verify(plan, path, where)
+        report = check(None)
     from dbfold.report import save_verify
 
     save_verify(report, path)
@@ -418,14 +520,26 @@ def report(out: Output, path: Path, open_it: bool) -> int:
 
 
 @cli.command()
-@click.argument("target", default="data/unified.db", type=click.Path(path_type=Path))
+@click.argument("target", default=None, required=False)
+@click.option("--schema", default="public", show_default=True, help="PostgreSQL schema.")
 @common
-def optimize(out: Output, target: Path) -> int:
-    """Compact and reindex TARGET: VACUUM, ANALYZE, REINDEX, PRAGMA optimize, integrity check."""
+def optimize(out: Output, target: str | None, schema: str) -> int:
+    """Compact and reindex TARGET: VACUUM, ANALYZE, REINDEX, PRAGMA optimize, integrity check.
+
+    TARGET is a SQLite file (default: $DBFOLD_TARGET, else data/unified.db) or a
+    postgresql:// URL (VACUUM (ANALYZE), REINDEX of bloated tables, sizes before and after).
+    """
     from dbfold.optimize import optimize as run_optimize
+    from dbfold.pgurl import PgTarget, chosen_target, is_postgres
     from dbfold.views import optimize_view
 
-    report = run_optimize(target)
+    chosen = chosen_target(target, "data/unified.db")
+    if is_postgres(chosen):
+        from dbfold.optimize_pg import optimize_postgres
+
+        report = optimize_postgres(PgTarget(chosen, schema))
+    else:
+        report = run_optimize(Path(chosen))
     if out.json:
         out.result(report.to_dict())
     else:
@@ -605,10 +719,19 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
         directory, plan=plan, analysis=analysis, migration=migration, verify=checked
     )
 
-    con.rule("10. The runtime: threads, operations, an automatic schema migration")
+    con.rule("10. The same plan into PostgreSQL (staging schema, COPY, verify, swap)")
+    from dbfold.demo.postgres import demo_postgres
+
+    into_pg = demo_postgres(plan, analysis, directory)
+    if isinstance(into_pg, str):
+        con.print(f"PostgreSQL step {into_pg}", markup=False)
+    else:
+        con.print(migration_view(into_pg))
+
+    con.rule("11. The runtime: threads, operations, an automatic schema migration")
     result = tour(state_dir(directory) / "tour")
     con.print(tour_view(result))
-    con.rule("11. The report: one page to look at together")
+    con.rule("12. The report: one page to look at together")
     con.print(
         "ER diagram, before/after, lineage, verification and the cutover's timeline in one "
         "file that loads nothing from the network; open it in a browser "
@@ -630,9 +753,11 @@ def demo(out: Output, directory: Path, scale: float, seed: int) -> int:
                 "tour_operations": result.operations,
                 "legacy_identical": all(r.same for r in legacy),
                 "report": str(html),
+                "postgres": into_pg if isinstance(into_pg, str) else into_pg.ok,
             }
         )
-    return EXIT_OK if checked.ok and all(r.same for r in legacy) else EXIT_ATTENTION
+    pg_ok = isinstance(into_pg, str) or into_pg.ok
+    return EXIT_OK if checked.ok and pg_ok and all(r.same for r in legacy) else EXIT_ATTENTION
 
 
 def _prepare_demo_dir(directory: Path) -> None:

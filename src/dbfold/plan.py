@@ -38,6 +38,9 @@ class PlanColumn(Serializable):
     values that disagree with the declared type). ``collation`` is the SQLite collation the
     column compares text with when it is not BINARY (``NOCASE``, ``RTRIM``); the key is
     written only when set, so plans from before it existed read and write unchanged.
+    ``pg_type`` is the PostgreSQL type design chose for a PostgreSQL target (from the values
+    it saw; the user may edit it); None means the mapping of the neutral ``type``. It too is
+    written only when set, so plans for SQLite targets do not change.
     """
 
     name: str
@@ -48,8 +51,9 @@ class PlanColumn(Serializable):
     declared: str | None = None
     note: str | None = None
     collation: str | None = None
+    pg_type: str | None = None
 
-    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"collation"})
+    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"collation", "pg_type"})
 
 
 @dataclass(frozen=True)
@@ -183,10 +187,15 @@ class Suggestion(Serializable):
 
 @dataclass(frozen=True)
 class Plan(Serializable):
-    """The unified schema and how to fill it: the content of ``plan.json``."""
+    """The unified schema and how to fill it: the content of ``plan.json``.
+
+    ``schema`` is the PostgreSQL schema the unified tables live in (a PostgreSQL target
+    only); written only when it is not ``public``, so other plans do not change.
+    """
 
     format: str = PLAN_FORMAT
     target: str = DEFAULT_TARGET
+    schema: str = "public"
     tables: tuple[PlanTable, ...] = ()
     views: tuple[PlanView, ...] = ()
     triggers: tuple[PlanView, ...] = ()
@@ -194,6 +203,8 @@ class Plan(Serializable):
     decisions: tuple[Decision, ...] = ()
     suggestions: tuple[Suggestion, ...] = ()
     notes: tuple[str, ...] = ()
+
+    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"schema"})
 
     def table(self, name: str) -> PlanTable | None:
         """Return the table called ``name`` (compared case-insensitively), or None."""

@@ -241,4 +241,39 @@ def check_plan(plan_json: bytes, analysis: Analysis) -> Plan:
         tables[i] = apply_suggestion(tables[i], s)
     plan = replace(plan, tables=tuple(tables))
     _check_table_refs(plan)
+    _check_postgres(plan)
     return plan
+
+
+def _check_postgres(plan: Plan) -> None:
+    """For a PostgreSQL target: names PostgreSQL keeps as written, and type names it reads."""
+    from dbfold.design.pg_plan import check_pg_type
+    from dbfold.design.pg_types import PG_NAME_BYTES, name_bytes
+    from dbfold.pgurl import is_postgres
+
+    if not is_postgres(plan.target):
+        return
+
+    def name_ok(path: str, name: str) -> None:
+        if "\x00" in name:
+            raise _fail(path, f"{name!r}: PostgreSQL names cannot hold a NUL character")
+        if name_bytes(name) > PG_NAME_BYTES:
+            raise _fail(
+                path,
+                f"{name!r} is {name_bytes(name)} bytes; PostgreSQL keeps {PG_NAME_BYTES}"
+                " (shorten it, or run `dbfold design` to have it cut)",
+            )
+
+    if not plan.schema.strip():
+        raise _fail("$.schema", "the schema needs a name")
+    name_ok("$.schema", plan.schema)
+    for i, t in enumerate(plan.tables):
+        name_ok(f"$.tables[{i}].name", t.name)
+        for j, c in enumerate(t.columns):
+            name_ok(f"$.tables[{i}].columns[{j}].name", c.name)
+            if c.pg_type is not None:
+                problem = check_pg_type(c.pg_type)
+                if problem is not None:
+                    raise _fail(f"$.tables[{i}].columns[{j}].pg_type", problem)
+        for j, ix in enumerate(t.indexes):
+            name_ok(f"$.tables[{i}].indexes[{j}].name", ix.name)

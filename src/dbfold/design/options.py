@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dbfold.errors import DesignError
-from dbfold.plan import DEFAULT_TARGET
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,11 @@ class DesignOptions:
         no_merge: ``store:table`` or bare table names that never merge.
         discriminator: the column that says which store a merged row came from.
         max_depth: how many levels of nested objects flatten into ``a__b`` columns.
-        target: the unified database's path or URL.
+        target: the unified database's path or ``postgresql://`` URL (without its password:
+            see :func:`dbfold.pgurl.without_password`); None keeps the previous plan's, or
+            the default ``data/unified.db``.
+        schema: the PostgreSQL schema of the unified tables; None keeps the previous
+            plan's, or ``public``.
     """
 
     naming: str = "keep"
@@ -37,7 +40,8 @@ class DesignOptions:
     no_merge: tuple[str, ...] = ()
     discriminator: str = "source"
     max_depth: int = 2
-    target: str = DEFAULT_TARGET
+    target: str | None = None
+    schema: str | None = None
 
     def __post_init__(self) -> None:
         if self.naming not in ("keep", "prefix"):
@@ -48,6 +52,14 @@ class DesignOptions:
             raise DesignError(f"max depth must be at least 1, not {self.max_depth!r}")
         if not self.discriminator.strip():
             raise DesignError("the discriminator column needs a name")
+        if self.schema is not None and not self.schema.strip():
+            raise DesignError("the schema needs a name")
+        if self.schema is not None and (
+            "\x00" in self.schema or len(self.schema.encode("utf-8")) > 63
+        ):
+            raise DesignError(
+                f"schema {self.schema!r} is not a PostgreSQL name (at most 63 bytes, no NUL)"
+            )
 
     def merge_allowed(self, store: str, table: str) -> bool:
         """False when the user opted ``store:table`` (or every ``table``) out of merging."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dbfold.design.options import DesignOptions
+from dbfold.design.pg_plan import postgres_plan
 from dbfold.design.rules import RULES
 from dbfold.design.state import State
 from dbfold.errors import DesignError
 from dbfold.model import ANALYSIS_FORMAT, Analysis
-from dbfold.plan import PLAN_FORMAT, Plan
+from dbfold.pgurl import is_postgres
+from dbfold.plan import DEFAULT_TARGET, PLAN_FORMAT, Plan
 
 
 def design(
@@ -20,7 +22,9 @@ def design(
 
     Args:
         analysis: what ``analyze`` found.
-        options: naming, merging and flattening choices.
+        options: naming, merging and flattening choices, and the target. When the target
+            is a ``postgresql://`` URL the plan also gets PostgreSQL names and types
+            (:func:`dbfold.design.pg_plan.postgres_plan`).
         previous: the plan of an earlier run; the user's edits in it (renames, exclusions,
             undone merges, accepted suggestions) are kept where they still apply, and
             ``Plan.notes`` says which no longer do.
@@ -41,8 +45,13 @@ def design(
     state = State(analysis=analysis, previous=previous)
     for rule in RULES:
         state = rule(state, options)
-    return Plan(
-        target=previous.target if previous is not None else options.target,
+    target = options.target or (previous.target if previous is not None else DEFAULT_TARGET)
+    schema = options.schema or (previous.schema if previous is not None else "public")
+    if not is_postgres(target):
+        schema = "public"  # a schema means nothing to SQLite; plan.json stays as it was
+    plan = Plan(
+        target=target,
+        schema=schema,
         tables=state.tables,
         views=state.views,
         triggers=state.triggers,
@@ -51,3 +60,7 @@ def design(
         suggestions=state.suggestions,
         notes=state.notes,
     )
+    if is_postgres(target):
+        # Last, over the finished plan: names, types and defaults as PostgreSQL has them.
+        plan = postgres_plan(plan, analysis, previous)
+    return plan

@@ -253,7 +253,17 @@ def _annotate(
 
 
 def probe_sources(plan: Plan, analysis: Analysis, root: Path | str) -> Plan:
-    """Both read-only looks at the source values that ``dbfold design`` takes: the values
-    behind each suggested key (:func:`~dbfold.design.probe.probe_suggestions`) and the
-    values of each SQLite column against its declared type (:func:`probe_types`)."""
-    return probe_types(probe_suggestions(plan, analysis, root), analysis, root)
+    """The read-only looks at the source values that ``dbfold design`` takes: the values
+    behind each suggested key (:func:`~dbfold.design.probe.probe_suggestions`), the
+    values of each SQLite column against its declared type (:func:`probe_types`) and, for
+    a PostgreSQL target, the values that decide each column's PostgreSQL type
+    (:func:`~dbfold.design.probe_pg.probe_pg_types`)."""
+    plan = probe_types(probe_suggestions(plan, analysis, root), analysis, root)
+    from dbfold.pgurl import is_postgres
+
+    if is_postgres(plan.target):
+        # Imported here: probe_pg builds on this module's type_counts.
+        from dbfold.design.probe_pg import probe_pg_types
+
+        plan = probe_pg_types(plan, analysis, root)
+    return plan

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+from dbfold.design.pg_types import shown_type
 from dbfold.design.render_sql import summary_line
 from dbfold.design.state import unique_name
 from dbfold.model import Analysis
+from dbfold.pgurl import is_postgres
 from dbfold.plan import Plan
 from dbfold.units import human_bytes
 
@@ -38,6 +40,7 @@ def er_diagram(plan: Plan) -> str:
         ids[t.name] = unique_name(mermaid_name(t.name), taken)
         taken.append(ids[t.name])
     lines = ["erDiagram"]
+    postgres = is_postgres(plan.target)
     for t in plan.tables:
         lines.append(f"    {ids[t.name]} {{")
         fk_cols = {c for fk in t.foreign_keys for c in fk.columns}
@@ -46,7 +49,9 @@ def er_diagram(plan: Plan) -> str:
             name = unique_name(mermaid_name(c.name), col_taken)
             col_taken.append(name)
             keys = [k for k, on in (("PK", c.primary_key), ("FK", c.name in fk_cols)) if on]
-            lines.append(f"        {c.type} {name} {', '.join(keys)}".rstrip())
+            # Mermaid wants one word as the type: "double precision" → double_precision.
+            typ = mermaid_name(shown_type(c, postgres))
+            lines.append(f"        {typ} {name} {', '.join(keys)}".rstrip())
         lines.append("    }")
     for t in plan.tables:
         for fk in t.foreign_keys:
@@ -115,6 +120,28 @@ def render_report(plan: Plan, analysis: Analysis) -> str:
         ]
         out += [f"- {_code(s.id)}: {_cell(s.text)}" for s in merges]
         out.append("")
+    if is_postgres(plan.target):
+        out += _citus_section(plan, analysis)
     if plan.notes:
         out += ["## Notes", ""] + [f"- {_cell(n)}" for n in plan.notes] + [""]
     return "\n".join(out)
+
+
+def table_rows(plan: Plan, analysis: Analysis) -> dict[str, int]:
+    """Rows each unified table gets from its sources, as the analysis counted; tables
+    filled from arrays inside records are left out (analyze counts the records only)."""
+    counts = {(s.path, t.name): t.rows for s in analysis.stores for t in s.tables}
+    return {
+        t.name: sum(counts.get((s.store, s.table), 0) for s in t.sources)
+        for t in plan.tables
+        if t.sources and all(s.array is None for s in t.sources)
+    }
+
+
+def _citus_section(plan: Plan, analysis: Analysis) -> list[str]:
+    from dbfold.design.citus import citus_layout, describe_layout
+
+    layout = citus_layout(plan, table_rows(plan, analysis))
+    out = ["## Citus layout (what `dbfold design --citus` writes into unified.sql)", ""]
+    out += [f"- {_cell(line)}" for line in describe_layout(layout)]
+    return [*out, ""]

@@ -19,7 +19,7 @@ from dbfold.migrate.report import (
     TablePlan,
     VerifyReport,
 )
-from dbfold.migrate.runner import migrate, resolve_target, save_report
+from dbfold.migrate.runner import migrate, resolve_pg, resolve_target, save_report
 from dbfold.migrate.verify import verify
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "VerifyReport",
     "build_operations",
     "migrate",
+    "resolve_pg",
     "resolve_target",
     "save_report",
     "verify",

@@ -54,6 +54,7 @@ from dbfold.migrate.target import (
 )
 from dbfold.migrate.verify import Prefetch, verify
 from dbfold.model import Analysis, Problem
+from dbfold.pgurl import PgTarget, chosen_target, is_postgres, redact
 from dbfold.plan import Plan
 from dbfold.provenance import WRITES_DDL, read_writes
 from dbfold.state import state_dir, write_atomic
@@ -63,16 +64,26 @@ from dbfold.targetlock import hold
 CACHE_KIB = 16 * 1024
 
 
+def resolve_pg(plan: Plan, target: str | None = None, schema: str | None = None) -> PgTarget | None:
+    """The PostgreSQL target (``target``, ``$DBFOLD_TARGET`` or the plan's), or None when
+    the target is a SQLite file. ``schema`` overrides the plan's."""
+    text = chosen_target(target, plan.target)
+    if not is_postgres(text):
+        return None
+    return PgTarget(text, schema or plan.schema)
+
+
 def resolve_target(plan: Plan, root: Path, target: str | None = None) -> Path:
-    """The target file: ``target`` (a path or ``sqlite:///`` URL) or the plan's, under root.
+    """The target file: ``target`` (a path or ``sqlite:///`` URL), ``$DBFOLD_TARGET`` or the
+    plan's, under root.
 
     Raises:
-        MigrateError: a PostgreSQL URL (not supported by migrate yet) or an unknown scheme.
+        MigrateError: a PostgreSQL URL (see :func:`resolve_pg`) or an unknown scheme.
     """
-    text = target or plan.target
-    if text.startswith(("postgresql://", "postgres://")):
+    text = chosen_target(target, plan.target)
+    if is_postgres(text):
         raise MigrateError(
-            f"{text}: PostgreSQL targets are not supported by migrate yet; use a SQLite path"
+            f"{redact(text)}: a PostgreSQL target is not a file; this command needs a SQLite target"
         )
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///") :]
@@ -198,6 +209,7 @@ def migrate(
     target: str | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    schema: str | None = None,
 ) -> MigrationReport:
     """Dry-run (default) or execute the migration of every source into the target.
 
@@ -209,6 +221,7 @@ def migrate(
         target: a target path or ``sqlite:///`` URL instead of ``plan.target``.
         force: replace a target that dbfold did not make (after backing it up).
         progress: receives per-source progress (the CLI draws bars with it).
+        schema: the PostgreSQL schema of the unified tables (default: the plan's).
 
     Returns:
         A report: per target table the operations (and, executed, per source what was
@@ -223,6 +236,9 @@ def migrate(
     """
     started = time.perf_counter()
     run_id = f"{_now()}-{secrets.token_hex(3)}"
+    pg = resolve_pg(plan, target, schema)
+    if pg is not None:
+        return _migrate_pg(plan, analysis, root, pg, execute, force, progress, started, run_id)
     dest = resolve_target(plan, root, target)
     for store in plan.stores:
         if (root / store).absolute() == dest.absolute():
@@ -323,6 +339,59 @@ def migrate(
         target_bytes=final.stat().st_size if final.exists() else 0,
         backup=backup,
     )
+
+
+def _migrate_pg(
+    plan: Plan,
+    analysis: Analysis,
+    root: Path,
+    target: PgTarget,
+    execute: bool,
+    force: bool,
+    progress: Progress | None,
+    started: float,
+    run_id: str,
+) -> MigrationReport:
+    """migrate() into PostgreSQL (:mod:`dbfold.migrate.pg_migrate`)."""
+    from dbfold.migrate import pg_migrate
+
+    ops, notes = build_operations(plan, analysis)
+    sources_bytes = sum(s.bytes for s in analysis.stores if s.path in set(plan.stores))
+    problems = [Problem(target.shown, n, "warning") for n in notes]
+    problems += _exclusions(plan)
+    if not execute:
+        table_problems, found = dry_run_problems(plan, analysis, root, ops)
+        problems += found
+        problems += [Problem(target.shown, m, sev) for m, sev in pg_migrate.dry_run_notes(target)]
+        tables = _table_plans(plan, ops, table_problems)
+        return MigrationReport(
+            str(root),
+            target.shown,
+            False,
+            run_id,
+            "dry-run",
+            tables=tables,
+            problems=_once(problems),
+            seconds=round(time.perf_counter() - started, 3),
+            rows=sum(t.rows for t in tables),
+            sources_bytes=sources_bytes,
+        )
+    report = pg_migrate.migrate_postgres(
+        plan,
+        analysis,
+        root,
+        target,
+        ops=ops,
+        problems=problems,
+        run_id=run_id,
+        plan_hash=plan_hash(plan),
+        force=force,
+        progress=progress,
+        started=started,
+        table_plans=_table_plans(plan, ops, {}),
+        sources_bytes=sources_bytes,
+    )
+    return replace(report, problems=_once(list(report.problems)))
 
 
 def _damaged(sound: Future[str | None]) -> bool:

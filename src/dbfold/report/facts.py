@@ -16,10 +16,13 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+from dbfold.errors import DbfoldError
 from dbfold.migrate import journal
 from dbfold.migrate.report import MigrationReport, VerifyReport
 from dbfold.model import Analysis
+from dbfold.pgurl import PgTarget
 from dbfold.plan import Plan
 from dbfold.provenance import LOG_TABLE, WRITES_TABLE
 from dbfold.quoting import quote
@@ -207,6 +210,63 @@ def read_target(path: Path, plan: Plan) -> TargetFacts:
         return TargetFacts(str(path), True, size, error=f"cannot be read ({exc})")
     runs = tuple(replace(r, built=r.run_id == built) for r in runs)
     return TargetFacts(str(path), True, size, rows, runs, writes, built, files=files)
+
+
+def read_pg_target(target: PgTarget, plan: Plan) -> TargetFacts:
+    """The same facts of a PostgreSQL target: its journal, row counts and size."""
+    from dbfold.migrate import pg_schema
+    from dbfold.migrate.pg_migrate import target_bytes
+
+    try:
+        con = target.connect(autocommit=True)
+    except DbfoldError as exc:
+        return TargetFacts(target.shown, False, error=str(exc))
+    try:
+        schema = target.schema
+        names = set(pg_schema.tables_in(con, schema))
+        if not names:
+            return TargetFacts(target.shown)
+        rows = {
+            t.name: _count(con, f"{quote(schema)}.{quote(t.name)}")
+            for t in plan.tables
+            if t.name in names
+        }
+        runs: dict[str, _RunRows] = {}
+        if pg_schema.JOURNAL in names:
+            for (
+                run_id,
+                store,
+                table,
+                tgt,
+                array,
+                rows_copied,
+                total,
+                started,
+                finished,
+            ) in con.execute(
+                f"SELECT run_id, store, source_table, target_table, array_path,"
+                f" rows_copied, rows_total, started_at, finished_at"
+                f" FROM {quote(schema)}.{pg_schema.JOURNAL} WHERE status = 'done' ORDER BY id"
+            ).fetchall():
+                start = started.strftime("%Y%m%dT%H%M%S")
+                end = (finished or started).strftime("%Y%m%dT%H%M%S")
+                run = runs.setdefault(run_id, _RunRows(start, start))
+                run.copies.append(Copy(store, table, tgt, array, int(rows_copied), int(total), end))
+                run.finished = max(run.finished, end)
+        size = target_bytes(con, schema)
+    except Exception as exc:  # a driver error of any kind: the report still renders
+        return TargetFacts(target.shown, True, error=f"cannot be read ({exc})")
+    finally:
+        con.close()
+    done = tuple(Run(k, r.started, r.finished, tuple(r.copies)) for k, r in runs.items())
+    built = done[0].run_id if done else None
+    done = tuple(replace(r, built=r.run_id == built) for r in done)
+    return TargetFacts(target.shown, True, size, rows, done, (), built)
+
+
+def _count(con: Any, rel: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {rel}").fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 @dataclass
@@ -404,9 +464,15 @@ def gather(
             verify, verify_when = migration.verify, migrated_at
     else:
         verify_when = now_stamp()
-    if target is None:
-        target = resolve_target(plan, root)
-    facts = read_target(target, plan)
+    from dbfold.migrate import resolve_pg
+
+    pg = resolve_pg(plan) if target is None else None
+    if pg is not None:
+        facts = read_pg_target(pg, plan)
+    else:
+        if target is None:
+            target = resolve_target(plan, root)
+        facts = read_target(target, plan)
     return ReportFacts(
         str(root),
         plan,

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from html import escape
 
 from dbfold import __version__
+from dbfold.design.pg_types import shown_type
 from dbfold.design.render_sql import summary_line
+from dbfold.pgurl import is_postgres
 from dbfold.report.assets import CSS, JS
 from dbfold.report.charts import paired_bars, stacked_bars
 from dbfold.report.facts import ReportFacts, stamp_text
@@ -408,6 +410,7 @@ def tables_html(facts: ReportFacts) -> str:
     """Every unified table: its columns, keys, indexes and sources."""
     out = []
     rows = facts.target.rows
+    postgres = is_postgres(facts.plan.target)
     for i, t in enumerate(facts.plan.tables):
         pk = set(t.primary_key)
         fks = {
@@ -416,7 +419,8 @@ def tables_html(facts: ReportFacts) -> str:
             for c in f.columns
         }
         cols = "".join(
-            f'<tr><td class="mono">{escape(c.name)}</td><td class="mono">{escape(c.type)}</td>'
+            f'<tr><td class="mono">{escape(c.name)}</td>'
+            f'<td class="mono">{escape(shown_type(c, postgres))}</td>'
             f"<td>{'PK' if c.name in pk else ''}</td><td>{'' if c.nullable else 'not null'}</td>"
             f'<td class="mono">{escape(fks.get(c.name, ""))}</td>'
             f"<td>{escape(c.note or '')}</td></tr>"

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 
+from dbfold.design.pg_types import shown_type
+from dbfold.pgurl import is_postgres
 from dbfold.plan import Plan, PlanTable
 
 NODE_W = 260
@@ -93,7 +95,9 @@ def _short(text: str, width: int = CHARS) -> str:
     return text[: keep - keep // 2] + "…" + text[len(text) - keep // 2 :]
 
 
-def _card_lines(table: PlanTable) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+def _card_lines(
+    table: PlanTable, postgres: bool = False
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     sources = []
     for s in table.sources[:MAX_SOURCES]:
         tail = f"{s.table}" + (f"[{s.array}]" if s.array else "")
@@ -121,7 +125,7 @@ def _card_lines(table: PlanTable) -> tuple[tuple[str, ...], tuple[tuple[str, str
         mark, css = (
             ("PK", "col pk") if name in pk else ("FK", "col fk") if name in fk else ("  ", "col")
         )
-        columns.append((css, _short(f"{mark} {c.name} {c.type}")))
+        columns.append((css, _short(f"{mark} {c.name} {shown_type(c, postgres)}")))
     if len(shown) < len(order):
         columns.append(("col more", f"… {len(order) - len(shown)} more columns"))
     return tuple(sources), tuple(columns)
@@ -145,8 +149,9 @@ class _Member:
 def layout(plan: Plan) -> Layout:
     """Place every table: groups in the order their first table appears, packed in rows."""
     groups: dict[str, list[_Member]] = {}
+    postgres = is_postgres(plan.target)
     for t in plan.tables:
-        groups.setdefault(group_of(t), []).append(_Member(t, *_card_lines(t)))
+        groups.setdefault(group_of(t), []).append(_Member(t, *_card_lines(t, postgres)))
     if MERGED in groups:  # the merged tables first: they are what a review looks at
         groups = {MERGED: groups.pop(MERGED), **groups}
     # Each group laid out on its own (positions relative to the group), then packed.
