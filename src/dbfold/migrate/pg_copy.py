@@ -28,13 +28,12 @@ from dbfold.design.pg_types import pg_type
 from dbfold.migrate.pg_schema import REJECTS
 from dbfold.migrate.pg_values import (
     CONVERT,
-    NUMBER,
     SOURCE_CANON,
     Print,
     Reject,
+    agg_sql,
     convert_row,
     family,
-    flag,
 )
 from dbfold.plan import PlanTable
 from dbfold.quoting import literal, quote
@@ -63,10 +62,48 @@ class Copied:
     print: Print = field(default_factory=Print)
 
 
-def columns_of(table: PlanTable, exprs: Sequence[tuple[str, str]]) -> list[Column]:
-    """The copy's columns: (SQLite expression, target column) pairs with their families."""
+def columns_of(
+    table: PlanTable, exprs: Sequence[tuple[str, str]], text_affinity: frozenset[str] = frozenset()
+) -> list[Column]:
+    """The copy's columns: (SQLite expression, target column) pairs with their families.
+
+    An integer bound for a text column (a column of mixed values that design made text)
+    is turned into its decimal text by SQLite itself, exactly as :func:`to_text` would;
+    expressions in ``text_affinity`` (columns with TEXT affinity, which hold no numbers)
+    are read as they are.
+    """
     types = {c.name.casefold(): pg_type(c) for c in table.columns}
-    return [Column(e, n, family(types.get(n.casefold(), "text"))) for e, n in exprs]
+    out = []
+    for e, n in exprs:
+        fam = family(types.get(n.casefold(), "text"))
+        if fam == "text" and e not in text_affinity:
+            e = f"(CASE WHEN typeof({e}) = 'integer' THEN CAST({e} AS TEXT) ELSE {e} END)"
+        out.append(Column(e, n, fam))
+    return out
+
+
+#: PostgreSQL types whose binary COPY format psycopg writes from the values the fast path
+#: sends (SQLite's int, float, str, bytes; datetimes parsed in Python), by the name psycopg
+#: is told; a value of another Python type makes psycopg raise TypeError, not guess.
+BINARY = {
+    "bigint": "int8",
+    "int8": "int8",
+    "double precision": "float8",
+    "float8": "float8",
+    "text": "text",
+    "bytea": "bytea",
+    "boolean": "bool",
+    "bool": "bool",
+    "timestamptz": "timestamptz",
+    "timestamp with time zone": "timestamptz",
+}
+
+
+def text_columns(columns: Sequence[tuple[str, str]]) -> frozenset[str]:
+    """The expressions, of (expression, declared type) pairs, whose affinity is TEXT."""
+    from dbfold.design.render_sql import affinity
+
+    return frozenset(e for e, declared in columns if affinity(declared) == "TEXT")
 
 
 def fits_sql(col: Column) -> str:
@@ -151,13 +188,20 @@ class Copy:
         self.copy_sql = (
             f"COPY {quote(schema)}.{quote(table.name)} ({', '.join(map(quote, names))}) FROM STDIN"
         )
+        # Binary COPY costs the server far less parsing than text; it needs the exact types.
+        types = {c.name.casefold(): pg_type(c).strip().lower() for c in table.columns}
+        binary = [BINARY.get(types.get(n.casefold(), "")) for n in names]
+        self.binary: list[str] | None = (
+            [b for b in binary if b is not None]
+            if all(binary) and all(type(v) is str for _n, v in self.constants)
+            else None
+        )
 
-    def _select(self, cond: str, *, rowid: bool = True) -> str:
-        exprs = [c.expr for c in self.columns]
-        if rowid:
-            exprs.append(self.rowid or "NULL")
-        else:  # the fast path: the numbers' = -1 flags of the fingerprint, computed in C
-            exprs += [f"({c.expr} = -1)" for c in self.columns if c.family in NUMBER]
+    def _select(self, cond: str, *, rowid: bool = True, exprs: list[str] | None = None) -> str:
+        if exprs is None:
+            exprs = [c.expr for c in self.columns]
+            if rowid:
+                exprs.append(self.rowid or "NULL")
         where = " AND ".join(w for w in (self.where, cond) if w)
         return f"SELECT {', '.join(exprs)} FROM {self.source_from}" + (
             f" WHERE {where}" if where else ""
@@ -179,14 +223,20 @@ class Copy:
                 a constraint): the caller rolls the source back and reports it.
         """
         psycopg = __import__("psycopg")
-        fits = " AND ".join(fits_sql(c) for c in self.columns) or "1"
+        # In binary, psycopg refuses a value of the wrong Python type itself (TypeError),
+        # so SQLite need only pick out the booleans' 0/1 (a 2 would pass as true).
+        checked = (
+            self.columns if self.binary is None else [c for c in self.columns if c.family == "bool"]
+        )
+        fits = " AND ".join(fits_sql(c) for c in checked)
         self.pg.execute("SAVEPOINT dbfold_fast")
         try:
             done = self._fast(con, fits)
-            done = self._checked(con, f"NOT ({fits})", done)
+            if fits:
+                done = self._checked(con, f"NOT ({fits})", done)
             self.pg.execute("RELEASE SAVEPOINT dbfold_fast")
             return done
-        except (psycopg.errors.DataError, _Again, sqlite3.OperationalError):
+        except (psycopg.errors.DataError, _Again, sqlite3.OperationalError, TypeError):
             # A value SQLite's checks let through (or text that is not UTF-8): every row
             # again, each checked in Python.
             self.pg.execute("ROLLBACK TO SAVEPOINT dbfold_fast")
@@ -208,7 +258,10 @@ class Copy:
         n = len(self.columns)
         to_ts, canon_json = CONVERT["ts"], SOURCE_CANON["json"]
         assert canon_json is not None
-        with self.pg.cursor().copy(self.copy_sql) as cp:
+        sql = self.copy_sql + (" (FORMAT BINARY)" if self.binary is not None else "")
+        with self.pg.cursor().copy(sql) as cp:
+            if self.binary is not None:
+                cp.set_types(self.binary)
             write = cp.write_row
             for batch in self._rows(con, self._select(fits, rowid=False)):
                 if ts or js:
@@ -229,22 +282,30 @@ class Copy:
                 elif consts:
                     for row in batch:
                         write((*row[:n], *consts))
-                        add(row)
+                    fp.add_batch(batch)
                 else:
                     for row in batch:
-                        write(row[:n])
-                        add(row)
+                        write(row)
+                    fp.add_batch(batch)
                 done.rows += len(batch)
                 self.advance(len(batch))
+        aggs = agg_sql([(c.family, c.expr) for c in self.columns], postgres=False)
+        if aggs:
+            row = con.execute(self._select(fits, exprs=aggs), self.params).fetchone()
+            fp.aggs = [int(v) for v in row]
+        else:
+            fp.aggs = []
         return done
 
     def _checked(self, con: sqlite3.Connection, cond: str, done: Copied) -> Copied:
         convs = [CONVERT[c.family] for c in self.columns]
         names = [c.name for c in self.columns]
         fns = [SOURCE_CANON[c.family] for c in self.columns]
-        numbers = [i for i, c in enumerate(self.columns) if c.family in NUMBER]
+        fams = [c.family for c in self.columns]
         consts = tuple(v for _n, v in self.constants)
         rejects: list[tuple[Any, ...]] = []
+        if done.print.aggs is None:
+            done.print.aggs = [0] * len(agg_sql([(f, "x") for f in fams], postgres=False))
         n = len(self.columns)
         store, source_table, target_table, array = self.label
         with self.pg.cursor().copy(self.copy_sql) as cp:
@@ -273,8 +334,8 @@ class Copy:
                         v if f is None or v is None else f(v)
                         for v, f in zip(vals, fns, strict=True)
                     ]
-                    canon += [flag(vals[i]) for i in numbers]
                     done.print.add(tuple(canon))
+                    done.print.add_flags(fams, vals)
                 self.advance(len(batch))
         if rejects:
             with self.pg.cursor().copy(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from dbfold.errors import DbfoldError, MigrateError
 from dbfold.migrate import journal as sqlite_journal
 from dbfold.migrate import pg_schema
 from dbfold.migrate.ops import FILE_KINDS, CopyRecords, CopySqlite, Operation, Target
-from dbfold.migrate.pg_copy import Copied, Copy, columns_of
+from dbfold.migrate.pg_copy import Copied, Copy, columns_of, text_columns
 from dbfold.migrate.pg_values import Print
 from dbfold.migrate.progress import NullProgress, Progress
 from dbfold.migrate.records import SourceError
@@ -129,7 +130,7 @@ def _journal_done(
         f"INSERT INTO {_q(run.work, pg_schema.JOURNAL)} (run_id, store, source_table,"
         " target_table, array_path, status, watermark, rows_copied, rows_total,"
         " rows_rejected, checksum, file_size, file_mtime_ns, finished_at)"
-        " VALUES (%s, %s, %s, %s, %s, 'done', %s, %s, %s, %s, %s, %s, %s, now())",
+        " VALUES (%s, %s, %s, %s, %s, 'done', %s, %s, %s, %s, %s, %s, %s, clock_timestamp())",
         (
             run.run_id,
             s.store,
@@ -163,6 +164,21 @@ def _explain_pg(exc: BaseException) -> str:
     detail = getattr(diag, "message_detail", None) if diag is not None else None
     msg = " ".join(str(exc).split())
     return redact(msg + (f" ({detail})" if detail and detail not in msg else ""))
+
+
+def source_text(op: CopySqlite) -> frozenset[str]:
+    """The read expressions of a SQLite source whose columns have TEXT affinity."""
+    declared = {c.name: c.type for c in op.source.columns}
+    name = quote(op.target.source.table)
+    return text_columns([(f"{name}.{quote(p)}", declared.get(p, "")) for p in op.target.paths])
+
+
+def scratch_text(table: PlanTable, exprs: list[tuple[str, str]]) -> frozenset[str]:
+    """The same for a scratch table of file records (made with the plan's SQLite types)."""
+    from dbfold.design.render_sql import column_type
+
+    types = {c.name.casefold(): column_type(c) for c in table.columns}
+    return text_columns([(e, types.get(n.casefold(), "")) for e, n in exprs])
 
 
 def _report_rejects(run: Run, t: Target, copied: Copied) -> None:
@@ -259,7 +275,7 @@ def _copy_sqlite_table(
         run.pg,
         run.work,
         t.table,
-        columns_of(t.table, exprs),
+        columns_of(t.table, exprs, source_text(op)),
         source_from=name,
         where=f"{rowid} > ?" if lo is not None and rowid else "",
         params=(lo,) if lo is not None and rowid else (),
@@ -369,7 +385,7 @@ def copy_records(run: Run, op: CopyRecords, n: int) -> None:
                         run.pg,
                         run.work,
                         t.table,
-                        columns_of(t.table, exprs),
+                        columns_of(t.table, exprs, scratch_text(t.table, exprs)),
                         source_from=f"main.{quote(t.table.name)}",
                         constants=_constants(t),
                         label=(t.source.store, t.source.table, t.table.name, t.source.array or ""),
@@ -439,7 +455,8 @@ def create_tables(run: Run, plan: Plan) -> None:
 
 
 def finish_tables(run: Run, plan: Plan) -> None:
-    """Indexes, identity sequences past the highest key, foreign keys, then ANALYZE."""
+    """Indexes, identity sequences past the highest key, foreign keys (ANALYZE follows,
+    beside verify: :func:`analyze_beside`)."""
     psycopg = __import__("psycopg")
     tables = [t for t in table_order(plan) if t.name not in run.refused]
     with run.pg.transaction():
@@ -462,12 +479,32 @@ def finish_tables(run: Run, plan: Plan) -> None:
         for table in tables:
             _foreign_keys(run, table)
     run.pg.commit()
-    old = run.pg.autocommit
-    run.pg.autocommit = True
-    try:
-        run.pg.execute("ANALYZE")
-    finally:
-        run.pg.autocommit = old
+
+
+def analyze_beside(target: PgTarget, schema: str) -> threading.Thread:
+    """``ANALYZE`` the schema's tables on a connection of its own, in a thread: the server
+    samples them on the other core while verify reads the target in Python."""
+
+    def work() -> None:
+        try:
+            con = target.connect(autocommit=True)
+        except DbfoldError:
+            return  # the verify beside it reports an unreachable server
+        try:
+            for (name,) in con.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relkind = 'r'",
+                (schema,),
+            ).fetchall():
+                con.execute(f"ANALYZE {_q(schema, name)}")
+        except __import__("psycopg").Error:
+            return  # statistics are an optimisation; optimize runs ANALYZE again
+        finally:
+            con.close()
+
+    thread = threading.Thread(target=work, name="dbfold-analyze", daemon=True)
+    thread.start()
+    return thread
 
 
 def _foreign_keys(run: Run, table: PlanTable) -> None:
@@ -604,6 +641,7 @@ def migrate_postgres(
             finally:
                 remove_scratch(run.scratch)
             finish_tables(run, plan)
+            analyzing = analyze_beside(target, work)
             check = verify_postgres(
                 plan,
                 analysis,
@@ -614,6 +652,7 @@ def migrate_postgres(
                 progress=progress,
                 prints=run.prints,
             )
+            analyzing.join()
             problems += run.problems
             backup = None
             if not made:

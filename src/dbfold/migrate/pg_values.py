@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -292,68 +292,129 @@ SOURCE_CANON: dict[str, Callable[[Any], Any] | None] = {**CANON, "json": _json_t
 
 BUCKETS = 64
 MASK = (1 << 64) - 1
-#: Families whose values hash alike for -1 and -2 (CPython's hash(-1) is -2): each such
-#: column gets a ``= -1`` flag beside it on both sides, so the two cannot be confused.
-NUMBER = ("int", "float", "numeric")
+#: Flags that sit beside a number in the fingerprinted row, as SQL (``{e}`` is the value)
+#: that SQLite and PostgreSQL both evaluate alike. CPython hashes -1 and -2 alike, and an
+#: integer by its value mod 2**61 - 1: with its high 32 bits beside it, a 64-bit integer's
+#: hash identifies it exactly.
+FLAG_SQL: dict[str, tuple[str, ...]] = {
+    "int": ("({e} = -1)", "({e} >> 32)"),
+    "float": ("({e} = -1)",),
+    "numeric": ("({e} = -1)",),
+}
+NUMBER = tuple(FLAG_SQL)
 
 
-def flag(v: Any) -> Any:
-    """The ``= -1`` flag of a number (None for NULL), as SQLite and PostgreSQL compute it."""
-    return None if v is None else v == -1
+def flag_sql(family: str, expr: str) -> list[str]:
+    """The flag expressions of one column (none for non-numbers)."""
+    return [f.format(e=expr) for f in FLAG_SQL.get(family, ())]
+
+
+#: The same flags as per-source sums, for a fingerprint taken during the copy: there the
+#: rows are hashed bare (as they stream to COPY) and SQLite sums the flags in C.
+AGG_SQLITE: dict[str, tuple[str, ...]] = {
+    "int": ("coalesce(sum({e} = -1), 0)", "coalesce(sum({e} >> 32), 0)"),
+    "float": ("coalesce(sum({e} = -1), 0)",),
+    "numeric": ("coalesce(sum({e} = -1), 0)",),
+}
+AGG_PG: dict[str, tuple[str, ...]] = {
+    "int": ("coalesce(sum(({e} = -1)::int), 0)", "coalesce(sum({e} >> 32), 0)"),
+    "float": ("coalesce(sum(({e} = -1)::int), 0)",),
+    "numeric": ("coalesce(sum(({e} = -1)::int), 0)",),
+}
+
+
+def agg_sql(families_exprs: Sequence[tuple[str, str]], *, postgres: bool) -> list[str]:
+    """The flag sums of (family, expression) pairs, in SQLite's or PostgreSQL's SQL."""
+    table = AGG_PG if postgres else AGG_SQLITE
+    return [a.format(e=e) for fam, e in families_exprs for a in table.get(fam, ())]
+
+
+def flags(family: str, v: Any) -> list[Any]:
+    """The same flags computed in Python from a converted value (None for NULL)."""
+    if family not in FLAG_SQL:
+        return []
+    if v is None:
+        return [None] * len(FLAG_SQL[family])
+    if family == "int":
+        return [v == -1, v >> 32]
+    return [v == -1]
 
 
 @dataclass
 class Print:
-    """A multiset fingerprint of rows: count, and the sum of the rows' hashes per bucket.
+    """A multiset fingerprint of rows: their count and the sum of their hashes.
 
     Both sides are hashed in this one process with Python's own hash of the canonical row
     tuple, whose equality is by value across int, float, Decimal and bool (5 == 5.0 ==
     Decimal('5.00'), 1 == True) and across time zones for datetimes: exactly the sameness
-    PostgreSQL's typed values have with the converted source values.
+    PostgreSQL's typed values have with the converted source values. ``buckets`` (the same
+    split by the hash's low bits) is kept only when asked for: it is what locates a
+    differing row once two fingerprints disagree.
     """
 
     count: int = 0
-    buckets: list[list[int]] = field(default_factory=lambda: [[0, 0] for _ in range(BUCKETS)])
+    total: int = 0
     rejected: int = 0
+    buckets: list[list[int]] | None = None
+    #: The flag sums (:data:`AGG_SQLITE`) when the rows were hashed without their flags.
+    aggs: list[int] | None = None
+
+    def add_flags(self, families: Sequence[str], values: Sequence[Any]) -> None:
+        """Add one row's flags to the flag sums."""
+        assert self.aggs is not None
+        k = 0
+        for fam, v in zip(families, values, strict=True):
+            for f in flags(fam, v):
+                self.aggs[k] += int(f or 0)
+                k += 1
 
     def add(self, row: tuple[Any, ...]) -> None:
         """Count one canonical row."""
-        h = hash(row) & MASK
-        b = self.buckets[h & (BUCKETS - 1)]
-        b[0] += 1
-        b[1] += h
         self.count += 1
+        self.total += hash(row)
 
-    def add_all(self, rows: Iterable[tuple[Any, ...] | None]) -> None:
+    def add_batch(self, rows: list[tuple[Any, ...]]) -> None:
+        """Count canonical rows (none rejected); the hashing loop runs in C."""
+        self.count += len(rows)
+        self.total += sum(map(hash, rows))
+
+    def add_all(self, rows: Iterable[tuple[Any, ...] | None], *, buckets: bool = False) -> None:
         """Count canonical rows; None is a row the loader rejects."""
-        buckets = self.buckets
-        n = 0
+        if buckets and self.buckets is None:
+            self.buckets = [[0, 0] for _ in range(BUCKETS)]
+        split = self.buckets if buckets else None
+        n = rejected = total = 0
         for r in rows:
             if r is None:
-                self.rejected += 1
+                rejected += 1
                 continue
-            h = hash(r) & MASK
-            b = buckets[h & (BUCKETS - 1)]
-            b[0] += 1
-            b[1] += h
+            h = hash(r)
+            total += h
             n += 1
+            if split is not None:
+                b = split[h & (BUCKETS - 1)]
+                b[0] += 1
+                b[1] += h
         self.count += n
+        self.rejected += rejected
+        self.total += total
 
     def bucket(self, i: int) -> tuple[int, int]:
-        """Rows and hash sum of bucket ``i``."""
+        """Rows and hash sum of bucket ``i`` (kept only when asked for)."""
+        assert self.buckets is not None
         b = self.buckets[i]
         return b[0], b[1] & MASK
 
     @property
     def digest(self) -> str:
         """Rows, rejected rows and the hash sum, as the report shows them."""
-        total = sum(b[1] for b in self.buckets) & MASK
-        return f"{self.count}:{self.rejected}:{total:016x}"
+        return f"{self.count}:{self.rejected}:{self.total & MASK:016x}"
 
     def same(self, other: Print) -> bool:
-        """Whether both fingerprints agree in every bucket."""
-        return (
-            self.rejected == other.rejected
-            and self.count == other.count
-            and all(self.bucket(i) == other.bucket(i) for i in range(BUCKETS))
+        """Whether both fingerprints agree."""
+        return (self.count, self.rejected, self.total & MASK, self.aggs) == (
+            other.count,
+            other.rejected,
+            other.total & MASK,
+            other.aggs,
         )

@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from dbfold.errors import MigrateError
 from dbfold.migrate import pg_schema
 from dbfold.migrate.ops import FILE_KINDS, CopyRecords, CopySqlite, Target, build_operations
 from dbfold.migrate.pg_copy import Column, columns_of
+from dbfold.migrate.pg_migrate import scratch_text, source_text
 from dbfold.migrate.pg_values import (
     BUCKETS,
     CANON,
@@ -38,8 +40,10 @@ from dbfold.migrate.pg_values import (
     SOURCE_CANON,
     Print,
     Reject,
+    agg_sql,
     convert_row,
-    flag,
+    flag_sql,
+    flags,
 )
 from dbfold.migrate.progress import NullProgress, Progress
 from dbfold.migrate.records import SourceError
@@ -51,6 +55,8 @@ from dbfold.plan import Plan
 from dbfold.quoting import quote
 
 FETCH = 8192
+#: Sources verified at once.
+WORKERS = 2
 _NUMBER = NUMBER
 _MASK = MASK
 
@@ -74,7 +80,7 @@ def _strict_fits(col: Column) -> str:
 def source_select(cols: Sequence[Column], source_from: str, where: str = "") -> str:
     """The SQLite query of one source: values, ``= -1`` flags, and whether all fit."""
     exprs = [c.expr for c in cols]
-    exprs += [f"({c.expr} = -1)" for c in cols if c.family in _NUMBER]
+    exprs += [f for c in cols for f in flag_sql(c.family, c.expr)]
     exprs.append(" AND ".join(_strict_fits(c) for c in cols) or "1")
     return f"SELECT {', '.join(exprs)} FROM {source_from}" + (f" WHERE {where}" if where else "")
 
@@ -87,8 +93,8 @@ def source_rows(
     convs = [CONVERT[c.family] for c in cols]
     names = [c.name for c in cols]
     canon = [SOURCE_CANON[c.family] for c in cols]
-    numbers = [i for i, c in enumerate(cols) if c.family in _NUMBER]
-    k = n + len(numbers)
+    fams = [c.family for c in cols]
+    k = n + sum(len(flag_sql(f, "")) for f in fams)
     always = [
         (i, CONVERT[c.family], SOURCE_CANON[c.family])
         for i, c in enumerate(cols)
@@ -125,16 +131,27 @@ def source_rows(
                 yield None
                 continue
             out = [v if f is None or v is None else f(v) for v, f in zip(got, canon, strict=True)]
-            out += [flag(got[i]) for i in numbers]
+            for fam, v in zip(fams, got, strict=True):
+                if fam in _NUMBER:
+                    out += flags(fam, v)
             yield tuple(out)
 
 
-def target_rows(
-    pg: Any, schema: str, table: str, cols: Sequence[Column], where: str, params: Sequence[Any]
-) -> Iterator[tuple[Any, ...]]:
-    """The target rows that came from one source, in canonical form (values, then flags)."""
+def target_batches(
+    pg: Any,
+    schema: str,
+    table: str,
+    cols: Sequence[Column],
+    where: str,
+    params: Sequence[Any],
+    *,
+    with_flags: bool = True,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The target rows that came from one source, in canonical form (values, then flags),
+    a batch at a time, through a server-side binary cursor."""
     exprs = [f"{quote(c.name)}::{LOAD_TYPE[c.family]}" for c in cols]
-    exprs += [f"({quote(c.name)} = -1)" for c in cols if c.family in _NUMBER]
+    if with_flags:
+        exprs += [f for c in cols for f in flag_sql(c.family, quote(c.name))]
     query = f"SELECT {', '.join(exprs)} FROM {quote(schema)}.{quote(table)} WHERE {where}"
     fix = [(i, CANON[c.family]) for i, c in enumerate(cols) if CANON[c.family] is not None]
     with pg.transaction(), pg.cursor(name="dbfold_verify", binary=True) as cur:
@@ -144,20 +161,29 @@ def target_rows(
             batch = cur.fetchmany(FETCH)
             if not batch:
                 return
-            if not fix:
-                yield from batch
-                continue
-            for row in batch:
-                vals = list(row)
-                for i, fn in fix:
-                    if vals[i] is not None:
-                        vals[i] = fn(vals[i])  # type: ignore[misc]
-                yield tuple(vals)
+            if fix:
+                out = []
+                for row in batch:
+                    vals = list(row)
+                    for i, fn in fix:
+                        if vals[i] is not None:
+                            vals[i] = fn(vals[i])  # type: ignore[misc]
+                    out.append(tuple(vals))
+                batch = out
+            yield batch
 
 
-def _fingerprint(rows: Iterable[tuple[Any, ...] | None]) -> Print:
+def target_rows(
+    pg: Any, schema: str, table: str, cols: Sequence[Column], where: str, params: Sequence[Any]
+) -> Iterator[tuple[Any, ...]]:
+    """The same rows one by one."""
+    for batch in target_batches(pg, schema, table, cols, where, params):
+        yield from batch
+
+
+def _fingerprint(rows: Iterable[tuple[Any, ...] | None], *, buckets: bool = False) -> Print:
     p = Print()
-    p.add_all(rows)
+    p.add_all(rows, buckets=buckets)
     return p
 
 
@@ -168,7 +194,7 @@ def _bucket_rows(
     for r in rows:
         if r is None:
             continue
-        if (hash(r) & _MASK) & (BUCKETS - 1) in buckets:
+        if hash(r) & (BUCKETS - 1) in buckets:
             out[r] += 1
     return out
 
@@ -181,6 +207,10 @@ def _first_difference(
     names: Sequence[str],
 ) -> str | None:
     """Name a differing row: both sides read again, keeping only a few differing buckets."""
+    if a.buckets is None:
+        a = _fingerprint(src(), buckets=True)
+    if b.buckets is None:
+        b = _fingerprint(tgt(), buckets=True)
     differ = {i for i in range(BUCKETS) if a.bucket(i) != b.bucket(i)}
     if not differ:
         return None
@@ -252,7 +282,21 @@ def _check(
         # with every text value decoded in Python so those rows can be told apart.
         con.text_factory = _surrogate_text
         a = _fingerprint(src())
-    b = _fingerprint(tgt())
+    b = Print()
+    # A fingerprint taken during the copy hashed the rows bare and summed their flags.
+    summed = a.aggs is not None
+    for batch in target_batches(
+        pg, schema, t.table.name, cols, where, params, with_flags=not summed
+    ):
+        b.add_batch(batch)
+    if summed:
+        aggs = agg_sql([(c.family, quote(c.name)) for c in cols], postgres=True)
+        if aggs:
+            rel = f"{quote(schema)}.{quote(t.table.name)}"
+            row = pg.execute(f"SELECT {', '.join(aggs)} FROM {rel} WHERE {where}", params)
+            b.aggs = [int(v) for v in row.fetchone()]
+        else:
+            b.aggs = []
     b.rejected = rejected
     first = None
     same = a.same(b)
@@ -324,20 +368,33 @@ def verify_postgres(
             and op.store.kind in ("sqlite", *FILE_KINDS)
         ]
         bar.start(f"verify {len(todo)} sources", sum(op.rows for _, op in todo), 0)
-        for n, op in todo:
+
+        def one(n: int, op: CopySqlite | CopyRecords) -> list[TableCheck] | Problem:
             store = op.store.path
+            # One connection per thread: a psycopg connection is not shared between threads.
+            con = target.connect(autocommit=True)
             try:
                 if isinstance(op, CopySqlite):
-                    checks.append(
-                        _sqlite_check(pg, schema, root, op, entries, rejects, prints or {})
-                    )
-                else:
-                    checks += _records_checks(
-                        pg, schema, root, op, scratch / f"v-{n}.db", rejects, prints or {}
-                    )
+                    return [_sqlite_check(con, schema, root, op, entries, rejects, prints or {})]
+                return _records_checks(
+                    con, schema, root, op, scratch / f"v-{n}.db", rejects, prints or {}
+                )
             except (SourceError, sqlite3.DatabaseError, OSError) as exc:
-                problems.append(Problem(store, f"{store}: cannot be verified ({exc})"))
-            bar.advance(op.rows, 0)
+                return Problem(store, f"{store}: cannot be verified ({exc})")
+            finally:
+                con.close()
+
+        # The server produces and sends the rows of two sources at once (its own
+        # processes), while this process hashes them.
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            futures = [pool.submit(one, n, op) for n, op in todo]
+            for (_n, op), future in zip(todo, futures, strict=True):
+                got = future.result()
+                if isinstance(got, Problem):
+                    problems.append(got)
+                else:
+                    checks.extend(got)
+                bar.advance(op.rows, 0)
     finally:
         bar.done()
         pg.close()
@@ -372,7 +429,8 @@ def _records_checks(
     out = []
     try:
         for t in op.targets:
-            cols = columns_of(t.table, [(quote(c), c) for c in [*t.columns, *t.generated]])
+            exprs = [(quote(c), c) for c in [*t.columns, *t.generated]]
+            cols = columns_of(t.table, exprs, scratch_text(t.table, exprs))
             sql = source_select(cols, f"main.{quote(t.table.name)}")
 
             def src(sql: str = sql, cols: list[Column] = cols) -> Iterator[Any]:
@@ -404,7 +462,7 @@ def _sqlite_check(
     rowid = op.rowid
     if t.fill_surrogate and s.surrogate:
         exprs.append((rowid or "NULL", s.surrogate))
-    cols = columns_of(t.table, exprs)
+    cols = columns_of(t.table, exprs, source_text(op))
     entry = entries.get(t.key)
     wm = entry.watermark if entry is not None else None
     where = f" WHERE {rowid} <= ?" if rowid and wm is not None else ""
