@@ -172,7 +172,14 @@ class ForeignKey(Serializable):
 
 @dataclass(frozen=True)
 class Index(Serializable):
-    """An index of a SQLite table (``origin``: ``c`` created, ``u`` unique constraint, ``pk``)."""
+    """An index of a SQLite table (``origin``: ``c`` created, ``u`` unique constraint, ``pk``).
+
+    ``where`` is a partial index's predicate and ``expressions`` the key terms of an index
+    with an expression among them (every term, in ``columns`` order, where ``columns`` says
+    ``<expression>``), both as SQLite SQL over the source's column names, read from the
+    index's CREATE statement. Each is written only when set (so analyses of other indexes do
+    not change) and unset when the statement cannot be parsed.
+    """
 
     name: str
     columns: tuple[str, ...]
@@ -182,8 +189,10 @@ class Index(Serializable):
     sql: str | None = None
     #: The collation of each key column, in ``columns`` order; empty when all are BINARY.
     collations: tuple[str, ...] = ()
+    where: str | None = None
+    expressions: tuple[str, ...] = ()
 
-    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"collations"})
+    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"collations", "where", "expressions"})
 
 
 @dataclass(frozen=True)

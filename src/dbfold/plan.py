@@ -73,6 +73,17 @@ class PlanIndex(Serializable):
 
     ``collations`` maps a column to the collation the index compares it with where that is
     not the column's own (``CREATE INDEX … (name COLLATE NOCASE)``); written only when set.
+
+    ``where`` is the predicate of a partial index and ``expressions`` the key of an index
+    with an expression in it (``lower("email")``): every key term in order, a plain column
+    as its quoted name, any collation inside the term. Both are SQLite SQL over the table's
+    own column names; a renderer translates them for its dialect. ``columns`` then lists the
+    columns the key terms read, so what asks which columns an index covers still gets an
+    answer. Both are written only when set, so plans without them read and write unchanged.
+
+    >>> ix = PlanIndex("ix", ("email",), expressions=('lower("email")',), where='"gone" = 0')
+    >>> ix.renamed("email", "mail").expressions, ix.renamed("gone", "deleted").where
+    (('LOWER("mail")',), '"deleted" = 0')
     """
 
     name: str
@@ -80,8 +91,37 @@ class PlanIndex(Serializable):
     unique: bool = False
     note: str | None = None
     collations: Mapping[str, str] = field(default_factory=dict)
+    where: str | None = None
+    expressions: tuple[str, ...] = ()
 
-    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"collations"})
+    OMIT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"collations", "where", "expressions"})
+
+    def renamed(self, old: str, new: str) -> PlanIndex:
+        """This index with column ``old`` (any case) called ``new`` in its columns,
+        collations, key expressions and predicate. SQL that does not parse is left as it is
+        (``design --check`` reports it)."""
+        from dbfold.indexsql import IndexSqlError, rename_columns
+
+        low = old.casefold()
+
+        def col(n: str) -> str:
+            return new if n.casefold() == low else n
+
+        def sql(text: str) -> str:
+            try:
+                done = rename_columns(text, {old: new})
+            except IndexSqlError:
+                return text
+            # Only a rename that touched something rewrites the text (and its quoting).
+            return done if done != rename_columns(text, {}) else text
+
+        return replace(
+            self,
+            columns=tuple(col(c) for c in self.columns),
+            collations={col(c): v for c, v in self.collations.items()},
+            where=None if self.where is None else sql(self.where),
+            expressions=tuple(sql(e) for e in self.expressions),
+        )
 
 
 @dataclass(frozen=True)
@@ -499,10 +539,10 @@ def rename_table(plan: Plan, old: str, new: str) -> Plan:
 def rename_column(plan: Plan, table: str, old: str, new: str) -> Plan:
     """A copy of ``plan`` with column ``old`` of ``table`` called ``new``, references carried.
 
-    Inside the table: its column, key, unique groups, indexes, foreign-key columns, source
-    column maps and generated columns (discriminator, parent, position, surrogate). Outside:
-    other tables' foreign keys to it, suggestions and the SQL of views (by sqlglot) and of
-    triggers (by SQLite).
+    Inside the table: its column, key, unique groups, indexes (their predicates and key
+    expressions too, by sqlglot), foreign-key columns, source column maps and generated
+    columns (discriminator, parent, position, surrogate). Outside: other tables' foreign
+    keys to it, suggestions and the SQL of views (by sqlglot) and of triggers (by SQLite).
     """
     tlow, low = table.casefold(), old.casefold()
 
@@ -523,14 +563,7 @@ def rename_column(plan: Plan, table: str, old: str, new: str) -> Plan:
                 columns=tuple(replace(c, name=col(c.name)) for c in t.columns),
                 primary_key=cols(t.primary_key),
                 unique=tuple(cols(u) for u in t.unique),
-                indexes=tuple(
-                    replace(
-                        ix,
-                        columns=cols(ix.columns),
-                        collations={col(c): v for c, v in ix.collations.items()},
-                    )
-                    for ix in t.indexes
-                ),
+                indexes=tuple(ix.renamed(old, new) for ix in t.indexes),
                 foreign_keys=tuple(replace(fk, columns=cols(fk.columns)) for fk in t.foreign_keys),
                 sources=tuple(
                     replace(

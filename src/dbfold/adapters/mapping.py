@@ -310,6 +310,11 @@ class StoreMap:
             for ix in table.indexes:
                 if not all(c in back for c in ix.columns):
                     continue
+                if ix.where is not None or ix.expressions:
+                    # A partial or expression index named in target columns; rebuilt from
+                    # its columns alone it would be stricter than the source's, so the
+                    # shadow schema leaves it out.
+                    continue
                 cols = ", ".join(quote_ident(back[c]) for c in ix.columns)
                 unique = "UNIQUE " if ix.unique else ""
                 out.append(

@@ -10,6 +10,7 @@ from dataclasses import replace
 from itertools import pairwise
 
 import orjson
+from sqlglot import exp
 
 from dbfold.design import collations
 from dbfold.design.coltypes import normalize_declared, unify_types, unify_values
@@ -17,8 +18,9 @@ from dbfold.design.render_sql import default_sql, integer_key
 from dbfold.design.rules.suggest import apply_suggestion
 from dbfold.design.validate import check_object
 from dbfold.errors import DesignError
+from dbfold.indexsql import IndexSqlError, parse_term
 from dbfold.model import Analysis, Column, Table
-from dbfold.plan import NEUTRAL_TYPES, PLAN_FORMAT, Plan, PlanTable, split_path
+from dbfold.plan import NEUTRAL_TYPES, PLAN_FORMAT, Plan, PlanIndex, PlanTable, split_path
 
 
 def _fail(path: str, message: str) -> DesignError:
@@ -101,6 +103,7 @@ def _check_table_refs(plan: Plan) -> None:
             for c in ix.columns:
                 if t.column(c) is None:
                     raise _fail(f"$.tables[{i}].indexes[{k}]", f"no column {c!r} in {t.name!r}")
+            _check_index_sql(f"$.tables[{i}].indexes[{k}]", t, ix)
             lows = {c.casefold() for c in ix.columns}
             for c, coll in ix.collations.items():
                 where = f"$.tables[{i}].indexes[{k}].collations.{c}"
@@ -120,6 +123,49 @@ def _check_table_refs(plan: Plan) -> None:
                     raise _fail(f"{path}.ref_columns", f"no column {c!r} in {ref.name!r}")
             if len(fk.columns) != len(fk.ref_columns):
                 raise _fail(path, "columns and ref_columns differ in length")
+
+
+def _check_index_sql(path: str, t: PlanTable, ix: PlanIndex) -> None:
+    """A partial index's predicate and an expression index's key terms: each one SQLite
+    expression that names only the table's own columns (target names, as in ``columns[]``),
+    and ``columns`` the columns the key terms read."""
+    parts = [(f"{path}.expressions[{j}]", e) for j, e in enumerate(ix.expressions)]
+    if ix.where is not None:
+        parts.append((f"{path}.where", ix.where))
+    read: dict[str, str] = {}
+    for where, sql in parts:
+        try:
+            tree = parse_term(sql)
+        except IndexSqlError as exc:
+            raise _fail(
+                where, f"{exc}; write one SQLite expression over {t.name!r}'s columns"
+            ) from None
+        for col in tree.find_all(exp.Column):
+            if t.column(col.name) is None:
+                raise _fail(
+                    where,
+                    f"names {col.name!r}, which is not a column of {t.name!r}"
+                    " (use the names of its columns[], as after any rename)",
+                )
+            if where != f"{path}.where":
+                read.setdefault(col.name.casefold(), col.name)
+        for coll in tree.find_all(exp.Collate):
+            _check_collation(where, coll.expression.name)
+    if not ix.expressions:
+        return
+    if ix.collations:
+        raise _fail(
+            f"{path}.collations",
+            "an index with expressions takes its collations inside them"
+            " ('\"name\" COLLATE NOCASE'); remove collations",
+        )
+    have = {c.casefold() for c in ix.columns}
+    if have != set(read):
+        want = ", ".join(repr(c) for c in read.values())
+        raise _fail(
+            f"{path}.columns",
+            f"must list the columns its expressions read ({want}), each once",
+        )
 
 
 def _check_sources(plan: Plan, analysis: Analysis) -> None:

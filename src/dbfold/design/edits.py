@@ -22,10 +22,12 @@ from dbfold.design.merge_edits import apply_merges
 from dbfold.design.options import DesignOptions
 from dbfold.design.pipeline import design
 from dbfold.errors import DesignError
+from dbfold.indexsql import IndexSqlError, column_names
 from dbfold.model import Analysis
 from dbfold.plan import (
     Exclusion,
     Plan,
+    PlanIndex,
     PlanTable,
     RenameStep,
     names_in,
@@ -222,6 +224,18 @@ def _drop_references(plan: Plan, name: str, lines: list[str]) -> Plan:
     )
 
 
+def _sql_columns(ix: PlanIndex) -> tuple[str, ...]:
+    """The columns an index's predicate and key expressions name (none when they do not
+    parse: ``check`` then says so)."""
+    out: list[str] = []
+    for sql in (*ix.expressions, *([ix.where] if ix.where is not None else [])):
+        try:
+            out.extend(column_names(sql))
+        except IndexSqlError:
+            continue
+    return tuple(out)
+
+
 def _drop_columns(plan: Plan, i: int, gone: list[str], lines: list[str]) -> Plan:
     """Take columns the user deleted from one table out of its keys, indexes and sources."""
     t = plan.tables[i]
@@ -242,6 +256,13 @@ def _drop_columns(plan: Plan, i: int, gone: list[str], lines: list[str]) -> Plan
         sources.append(s)
     indexes = []
     for k, ix in enumerate(t.indexes):
+        named = _sql_columns(ix)
+        hit = next((n for n in named if n.casefold() in lows), None)
+        if hit is not None:
+            # Without the column the predicate or expression means something else (or
+            # nothing): the index goes, as design drops one over a column it leaves out.
+            lines.append(f"{p}.indexes[{k}]: dropped (its SQL names {hit}, no column any more)")
+            continue
         cols = keep(f"{p}.indexes[{k}].columns", ix.columns)
         if cols:
             colls = {c: v for c, v in ix.collations.items() if c.casefold() not in lows}

@@ -21,6 +21,8 @@ from sqlglot.errors import SqlglotError
 from dbfold.design.pg_names import foreign_key_names, primary_key_name, unique_index_names
 from dbfold.design.pg_types import pg_default, pg_type
 from dbfold.design.render_sql import integer_key, render_sql, table_order
+from dbfold.errors import DesignError
+from dbfold.indexsql import IndexSqlError, parse_term
 from dbfold.plan import Plan, PlanColumn, PlanForeignKey, PlanIndex, PlanTable
 from dbfold.quoting import literal
 
@@ -135,6 +137,10 @@ def index_sqls(table: PlanTable, schema: str) -> list[str]:
 
     A unique constraint becomes a unique index (PostgreSQL accepts one as the target of a
     foreign key); an index that compared a text column ``NOCASE`` indexes ``lower(col)``.
+    Key expressions and predicates are translated from SQLite (:func:`_pg_sql`).
+
+    Raises:
+        DesignError: a key expression or predicate of the plan does not parse.
 
     >>> t = PlanTable("t", (PlanColumn("a", "text"),), unique=(("a",),))
     >>> index_sqls(t, "s")
@@ -153,11 +159,86 @@ def index_sqls(table: PlanTable, schema: str) -> list[str]:
         )
     for ix in table.indexes:
         unique = "UNIQUE " if ix.unique else ""
-        cols = ", ".join(_index_column(table, ix, c) for c in ix.columns)
+        if ix.expressions:
+            cols = ", ".join(_pg_key(table, ix, term) for term in ix.expressions)
+        else:
+            cols = ", ".join(_index_column(table, ix, c) for c in ix.columns)
+        where = f" WHERE {_pg_sql(table, ix, ix.where, True)}" if ix.where is not None else ""
         out.append(
-            f"CREATE {unique}INDEX {pg_quote(ix.name)} ON {qualified(schema, table.name)} ({cols});"
+            f"CREATE {unique}INDEX {pg_quote(ix.name)} ON {qualified(schema, table.name)}"
+            f" ({cols}){where};"
         )
     return out
+
+
+#: PostgreSQL types whose values SQLite would read as a truth value by comparing with 0.
+_NUMBERS = ("bigint", "integer", "int", "int8", "int4", "int2", "smallint", "double", "real")
+_NUMBERS_TOO = ("numeric", "decimal")
+
+
+def _pg_key(table: PlanTable, ix: PlanIndex, term: str) -> str:
+    """One key term of an expression index, for PostgreSQL (an expression in parentheses)."""
+    tree = _parsed(ix, term)
+    if isinstance(tree, exp.Column):
+        return _index_column(table, ix, tree.name)
+    return f"({_pg_sql(table, ix, term, False)})"
+
+
+def _parsed(ix: PlanIndex, sql: str) -> exp.Expression:
+    try:
+        return parse_term(sql)
+    except IndexSqlError as exc:
+        raise DesignError(f"index {ix.name!r}: {exc}") from None
+
+
+def _pg_sql(table: PlanTable, ix: PlanIndex, sql: str, predicate: bool) -> str:
+    """A predicate or key expression of the plan (SQLite SQL), translated for PostgreSQL.
+
+    sqlglot translates the functions and operators; what depends on the column types is
+    done here. SQLite has no boolean type, so a plan's SQL compares a column PostgreSQL keeps
+    as ``boolean`` with 0 and 1 (``deleted = 0`` becomes ``deleted = false``), and it takes a
+    number as a truth value where PostgreSQL wants a boolean (``WHERE n`` becomes
+    ``WHERE n <> 0``). ``COLLATE NOCASE`` becomes ``lower()``, as for plain columns; other
+    SQLite collations (BINARY, RTRIM) have no PostgreSQL name and are left out.
+    """
+    types = {c.name.casefold(): pg_type(c).strip().lower() for c in table.columns}
+
+    def kind(node: exp.Expression) -> str:
+        if not isinstance(node, exp.Column):
+            return ""
+        typ = types.get(node.name.casefold(), "")
+        if typ in ("boolean", "bool"):
+            return "boolean"
+        return "number" if typ.startswith(_NUMBERS + _NUMBERS_TOO) else ""
+
+    def truth(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Literal) and not node.is_string and node.this in ("0", "1"):
+            return exp.Boolean(this=node.this == "1")
+        return node
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Collate):
+            name = node.expression.name.upper()
+            return exp.Lower(this=node.this) if name == "NOCASE" else node.this
+        if isinstance(node, (exp.EQ, exp.NEQ, exp.Is, exp.NullSafeEQ, exp.NullSafeNEQ)):
+            left, right = node.this, node.expression
+            if kind(left) == "boolean":
+                node.set("expression", truth(right))
+            elif kind(right) == "boolean":
+                node.set("this", truth(left))
+        elif isinstance(node, exp.In) and kind(node.this) == "boolean":
+            node.set("expressions", [truth(e) for e in node.expressions])
+        if isinstance(node, (exp.And, exp.Or, exp.Not)):
+            for key in ("this", "expression"):
+                part = node.args.get(key)
+                if isinstance(part, exp.Expression) and kind(part) == "number":
+                    node.set(key, exp.NEQ(this=part, expression=exp.Literal.number(0)))
+        return node
+
+    tree = _parsed(ix, sql).transform(fix)
+    if predicate and kind(tree) == "number":
+        tree = exp.NEQ(this=tree, expression=exp.Literal.number(0))
+    return tree.sql(dialect="postgres")
 
 
 def foreign_key_problem(plan: Plan, table: PlanTable, fk: PlanForeignKey) -> str | None:

@@ -266,18 +266,28 @@ def create_index(
 ) -> str:
     """The CREATE INDEX statement of one plan index (its collations on SQLite).
 
+    Key expressions and a partial index's predicate are SQLite SQL in the plan, written as
+    they are (PostgreSQL has its own renderer, :func:`dbfold.design.pg_render.index_sqls`).
+
     >>> create_index("t", PlanIndex("ix", ("a", "b"), collations={"b": "NOCASE"}))
     'CREATE INDEX "ix" ON "t" ("a", "b" COLLATE NOCASE);'
+    >>> create_index("t", PlanIndex("ix", ("e",), True, expressions=('lower("e")',),
+    ...                             where='"gone" = 0'))
+    'CREATE UNIQUE INDEX "ix" ON "t" (lower("e")) WHERE "gone" = 0;'
     """
     unique = "UNIQUE " if ix.unique else ""
     colls = {c.casefold(): v for c, v in ix.collations.items()} if dialect == "sqlite" else {}
-    cols = ", ".join(
-        quote(c)
-        + (f" COLLATE {collations.sql(colls[c.casefold()])}" if c.casefold() in colls else "")
-        for c in ix.columns
-    )
+    if ix.expressions:
+        cols = ", ".join(ix.expressions)
+    else:
+        cols = ", ".join(
+            quote(c)
+            + (f" COLLATE {collations.sql(colls[c.casefold()])}" if c.casefold() in colls else "")
+            for c in ix.columns
+        )
     exists = "IF NOT EXISTS " if if_not_exists else ""
-    return f"CREATE {unique}INDEX {exists}{quote(ix.name)} ON {quote(table)} ({cols});"
+    where = f" WHERE {ix.where}" if ix.where is not None else ""
+    return f"CREATE {unique}INDEX {exists}{quote(ix.name)} ON {quote(table)} ({cols}){where};"
 
 
 def render_sql(plan: Plan, dialect: str = "sqlite") -> str:

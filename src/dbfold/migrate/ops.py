@@ -312,7 +312,9 @@ class CreateIndex:
 
     def describe(self) -> str:
         u = "unique " if self.index.unique else ""
-        return f"create {u}index {self.index.name} on ({', '.join(self.index.columns)})"
+        keys = self.index.expressions or self.index.columns
+        where = f" where {self.index.where}" if self.index.where is not None else ""
+        return f"create {u}index {self.index.name} on ({', '.join(keys)}){where}"
 
     def sql(self) -> str:
         return create_index(self.table, self.index, if_not_exists=True).rstrip(";")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dbfold.indexsql import index_parts
 from dbfold.model import Column, ForeignKey, Index, Problem, SqliteInfo, Store, Table, View
 from dbfold.quoting import literal, quote
 from dbfold.sqlitefiles import Header, HeaderError, SourceReadError, header, readable
@@ -469,14 +470,27 @@ def _indexes(
         cols = con.execute(
             f"SELECT name FROM pragma_index_info({literal(iname)}) ORDER BY seqno"
         ).fetchall()
+        columns = tuple(c[0] if c[0] is not None else "<expression>" for c in cols)
+        sql = index_sql.get(iname)
+        where: str | None = None
+        terms: tuple[str, ...] = ()
+        expression = any(c[0] is None for c in cols)
+        # Parsed only where there is something to carry, so other indexes read as before.
+        parts = index_parts(sql) if partial or expression else None
+        if parts is not None:
+            where = parts[0] if partial else None
+            if expression and len(parts[1]) == len(columns):
+                terms = parts[1]
         out.append(
             Index(
                 name=iname,
-                columns=tuple(c[0] if c[0] is not None else "<expression>" for c in cols),
+                columns=columns,
                 unique=bool(unique),
                 origin=origin,
                 partial=bool(partial),
-                sql=index_sql.get(iname),
+                sql=sql,
+                where=where,
+                expressions=terms,
             )
         )
     out.sort(key=lambda i: i.name)

@@ -16,9 +16,14 @@ RULE = "indexes"
 
 
 def _covered(table: PlanTable, cols: tuple[str, ...]) -> bool:
-    """True when an index the table already has starts with ``cols`` (so lookups are fast)."""
+    """True when an index the table already has starts with ``cols`` (so lookups are fast).
+
+    A partial index holds only some rows, and an expression index's ``columns`` are what its
+    expressions read, not its key: neither serves a lookup by the columns themselves.
+    """
     low = tuple(c.casefold() for c in cols)
-    prefixes = [table.primary_key, *table.unique, *(i.columns for i in table.indexes)]
+    plain = (i.columns for i in table.indexes if i.where is None and not i.expressions)
+    prefixes = [table.primary_key, *table.unique, *plain]
     return any(tuple(c.casefold() for c in p[: len(low)]) == low for p in prefixes)
 
 
