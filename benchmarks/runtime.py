@@ -19,7 +19,13 @@ goals, per-call ``insert``/``query``/``execute`` against raw sqlite3 running the
 and opening an instance against opening a connection. Every figure is the median of several
 runs; the spreads (min..max) follow the figures.
 
-Usage: ``python benchmarks/runtime.py [--quick]``
+With ``--target postgresql://…`` the same operations run on PostgreSQL instead, against raw
+psycopg running exactly dbfold's statements (``PG_START_SQL``, ``PG_FINISH_SQL`` with the
+placeholders translated) with the same values, one autocommit connection per thread; goal
+0.8 with 1 and with 8 threads. The tables are created in that database (it should be a
+scratch one) and emptied between rounds.
+
+Usage: ``python benchmarks/runtime.py [--quick] [--target postgresql://…]``
 """
 
 from __future__ import annotations
@@ -36,8 +42,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dbfold.runtime import UnifiedDatabase
+from dbfold.runtime.dialect import to_pg
 from dbfold.runtime.jsoncols import dump_json
-from dbfold.runtime.operations import FINISH_SQL, OPERATIONS_DDL, START_SQL, process_token
+from dbfold.runtime.operations import (
+    FINISH_SQL,
+    OPERATIONS_DDL,
+    PG_FINISH_SQL,
+    PG_START_SQL,
+    START_SQL,
+    process_token,
+)
 from dbfold.runtime.timeutil import now_iso
 from dbfold.runtime.versions import HISTORY_DDL
 from figures import HEADER, figure, median, spread
@@ -200,10 +214,68 @@ def opens_per_second(path: Path, count: int, *, dbfold: bool) -> float:
     return count / (time.perf_counter() - started)
 
 
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+def pg_same_worker(url: str, count: int) -> None:
+    import psycopg
+
+    conn = psycopg.connect(url, autocommit=True)
+    conn.execute("SET TIME ZONE 'UTC'")
+    start, finish = to_pg(PG_START_SQL), to_pg(PG_FINISH_SQL)
+    pid, host = os.getpid(), socket.gethostname()
+    token = process_token(pid)
+    for n in range(count):
+        began = time.monotonic()
+        row = conn.execute(
+            start, ("bench", dump_json({"n": n}), None, pid, host, token, now_iso())
+        ).fetchone()
+        assert row is not None
+        now = now_iso()
+        conn.execute(finish, ("completed", now, time.monotonic() - began, now, None, None, row[0]))
+    conn.close()
+
+
+def pg_main(url: str, quick: bool) -> None:
+    repeats = 5 if quick else 7
+    single = 1500 if quick else 3000
+    per_thread = 300 if quick else 600
+    runs: dict[str, list[float]] = {}
+    with UnifiedDatabase(url) as db:
+
+        def empty() -> None:
+            db.execute("TRUNCATE dbfold_operations")
+
+        for _ in range(repeats):
+            for threads, count in ((1, single), (8, per_thread)):
+                empty()
+                runs.setdefault(f"same{threads}", []).append(
+                    timed(threads, count, lambda c=count: pg_same_worker(url, c))
+                )
+                empty()
+                runs.setdefault(f"dbfold{threads}", []).append(
+                    timed(threads, count, lambda c=count: dbfold_worker(db, c))
+                )
+        empty()
+    med = {key: median(values) for key, values in runs.items()}
+    print(f"PostgreSQL operations/s (start + complete; 8 threads: total), median of {repeats}")
+    print(HEADER)
+    figure("pg ops 1 thread: dbfold / raw psycopg", med["dbfold1"], med["same1"], 0.8)
+    figure("pg ops 8 threads: dbfold / raw psycopg", med["dbfold8"], med["same8"], 0.8)
+    figure("pg ops dbfold: 8 threads / 1 thread", med["dbfold8"], med["dbfold1"], None)
+    print("spreads (min..max of the runs):")
+    for key, values in runs.items():
+        print(f"  {key:14s} {spread(values)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer operations and repeats")
+    parser.add_argument("--target", help="a scratch postgresql:// database: measure it instead")
     args = parser.parse_args()
+    if args.target:
+        pg_main(args.target, args.quick)
+        return
     repeats = 5 if args.quick else 9
     single = 3000 if args.quick else 6000
     per_thread = 400 if args.quick else 1000

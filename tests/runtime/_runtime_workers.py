@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dbfold.runtime import UnifiedDatabase
 
-ITEMS_V1 = """
+ITEMS_NEUTRAL = """
 CREATE TABLE parents (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL
@@ -24,17 +24,29 @@ CREATE TABLE items (
 );
 CREATE INDEX items_name ON items (name);
 CREATE VIEW item_names AS SELECT id, name FROM items;
+"""
+# Triggers are outside the subset that runs on both engines (SQLite's trigger bodies have
+# no PostgreSQL equivalent), so the SQLite runs alone declare one.
+ITEMS_V1 = (
+    ITEMS_NEUTRAL
+    + """
 CREATE TRIGGER items_touch AFTER UPDATE OF name ON items BEGIN
     UPDATE parents SET name = name WHERE id = new.parent_id;
 END;
 """
+)
+
+
+def is_pg(db: UnifiedDatabase) -> bool:
+    """Whether ``db`` runs on PostgreSQL."""
+    return db.location.startswith("postgresql://")
 
 
 class ItemsV1(UnifiedDatabase):
     SCHEMA_VERSION = "1.0.0"
 
     def get_schema(self) -> str:
-        return ITEMS_V1
+        return ITEMS_NEUTRAL if is_pg(self) else ITEMS_V1
 
 
 class ItemsV2(UnifiedDatabase):
@@ -43,7 +55,7 @@ class ItemsV2(UnifiedDatabase):
     SCHEMA_VERSION = "1.1.0"
 
     def get_schema(self) -> str:
-        return ITEMS_V1.replace(
+        return ItemsV1.get_schema(self).replace(
             "    deleted_at TEXT\n", "    deleted_at TEXT,\n    note TEXT\n"
         ) + ("CREATE TABLE tags (id INTEGER PRIMARY KEY, tag TEXT);")
 
@@ -54,6 +66,15 @@ def record_operations(path: str, count: int, kind: str) -> None:
         for n in range(count):
             op = db.start_operation(kind, n=n)
             db.complete_operation(op.operation_id, n=n)
+
+
+def bump_counter(target: str, count: int) -> None:
+    """Process: read-modify-write the counter row ``count`` times, each in a transaction."""
+    with UnifiedDatabase(target) as db:
+        for _ in range(count):
+            with db.transaction():
+                n = db.scalar("SELECT n FROM counter WHERE id = 1")
+                db.update("counter", 1, n=n + 1)
 
 
 def use_inherited(db: UnifiedDatabase, count: int, kind: str) -> None:

@@ -9,17 +9,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from _runtime_workers import record_operations, use_inherited
+from _runtime_workers import bump_counter, record_operations, use_inherited
 
 from dbfold.runtime import DatabaseBusyError, UnifiedDatabase
 
 
-def test_threads_and_processes(db_path: Path) -> None:
-    threads, per_thread, procs, per_proc = 8, 1000, 4, 500
-    with UnifiedDatabase(db_path) as db:
+def test_threads_and_processes(target: str, engine: str) -> None:
+    # Every PostgreSQL commit waits for its WAL flush: fewer operations keep the run short.
+    threads, per_thread, procs, per_proc = (
+        (8, 1000, 4, 500) if engine == "sqlite" else (8, 150, 4, 150)
+    )
+    with UnifiedDatabase(target) as db:
         ctx = multiprocessing.get_context("spawn")
         children = [
-            ctx.Process(target=record_operations, args=(str(db_path), per_proc, f"proc-{i}"))
+            ctx.Process(target=record_operations, args=(target, per_proc, f"proc-{i}"))
             for i in range(procs)
         ]
         for child in children:
@@ -50,8 +53,8 @@ def test_threads_and_processes(db_path: Path) -> None:
         assert stats["thread-0"].count == per_thread and stats["proc-0"].count == per_proc
 
 
-def test_fork_children_reconnect(db_path: Path) -> None:
-    with UnifiedDatabase(db_path) as db:
+def test_fork_children_reconnect(target: str) -> None:
+    with UnifiedDatabase(target) as db:
         db.start_operation("parent").complete()  # the parent holds an open connection
         ctx = multiprocessing.get_context("fork")
         children = [ctx.Process(target=use_inherited, args=(db, 200, "forked")) for _ in range(3)]
@@ -69,8 +72,8 @@ def test_fork_children_reconnect(db_path: Path) -> None:
         db.start_operation("after").complete()  # the parent's connection still works
 
 
-def test_bounded_connections(db_path: Path) -> None:
-    with UnifiedDatabase(db_path, max_connections=2, busy_timeout=30) as db:
+def test_bounded_connections(target: str) -> None:
+    with UnifiedDatabase(target, max_connections=2, busy_timeout=30) as db:
         errors: list[BaseException] = []
 
         def work() -> None:
@@ -119,8 +122,8 @@ def test_pool_timeout(db_path: Path) -> None:
 
 
 @pytest.mark.parametrize("depth", [1, 3])
-def test_transactions_from_threads_are_atomic(db_path: Path, depth: int) -> None:
-    with UnifiedDatabase(db_path) as db:
+def test_transactions_from_threads_are_atomic(target: str, depth: int) -> None:
+    with UnifiedDatabase(target) as db:
         db.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER)")
         db.insert("counter", id=1, n=0)
 
@@ -136,3 +139,40 @@ def test_transactions_from_threads_are_atomic(db_path: Path, depth: int) -> None
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(bump, range(4)))
         assert db.scalar("SELECT n FROM counter") == 200
+
+
+def test_pool_timeout_on_postgresql(pg_url: str) -> None:
+    # On PostgreSQL a connection is lent per unit of work: an open transaction holds one.
+    with UnifiedDatabase(pg_url, max_connections=1, busy_timeout=0.3) as db:
+        failure: list[BaseException] = []
+
+        def other() -> None:
+            try:
+                db.query("SELECT 2")
+            except BaseException as exc:
+                failure.append(exc)
+
+        with db.transaction():
+            db.query("SELECT 1")
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join()
+        assert len(failure) == 1 and isinstance(failure[0], DatabaseBusyError)
+        assert "connections" in str(failure[0]) and "password" not in str(failure[0])
+        assert db.query("SELECT 3") == [(3,)]  # the block gave its connection back
+
+
+def test_transactions_from_processes_are_atomic(pg_url: str) -> None:
+    with UnifiedDatabase(pg_url) as db:
+        db.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER)")
+        db.insert("counter", id=1, n=0)
+    ctx = multiprocessing.get_context("spawn")
+    children = [ctx.Process(target=bump_counter, args=(pg_url, 40)) for _ in range(3)]
+    for child in children:
+        child.start()
+    bump_counter(pg_url, 40)
+    for child in children:
+        child.join(120)
+        assert child.exitcode == 0
+    with UnifiedDatabase(pg_url) as db:
+        assert db.scalar("SELECT n FROM counter") == 160

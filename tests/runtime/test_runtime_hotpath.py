@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from _runtime_workers import ITEMS_V1, ItemsV1, ItemsV2
+from _runtime_workers import ITEMS_V1, ItemsV1, ItemsV2, is_pg
 
 from dbfold.errors import RuntimeDatabaseError
 from dbfold.runtime import ConstraintError, UnifiedDatabase, timeutil
@@ -104,9 +104,13 @@ def test_same_columns_in_another_table_or_case_get_their_own_statement(db_path: 
 
 
 def test_operations_table_has_no_status_index_but_checks_status(plain: UnifiedDatabase) -> None:
-    indexes = plain.query(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'dbfold_operations'"
-    )
+    catalog = {
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'index' "
+        "AND tbl_name = 'dbfold_operations'",
+        "postgresql": "SELECT indexname FROM pg_indexes WHERE tablename = 'dbfold_operations' "
+        "AND indexname <> 'dbfold_operations_pkey'",
+    }
+    indexes = plain.query(catalog["postgresql" if is_pg(plain) else "sqlite"])
     assert indexes == []
     op = plain.start_operation("x")
     with pytest.raises(ConstraintError):

@@ -75,11 +75,11 @@ def test_checkpoint_and_resume(plain: UnifiedDatabase) -> None:
         op.checkpoint({"page": 3})
 
 
-def test_killed_process_is_abandoned_and_resumable(db_path: Path, tmp_path: Path) -> None:
-    UnifiedDatabase(db_path).close()
+def test_killed_process_is_abandoned_and_resumable(target: str, tmp_path: Path) -> None:
+    UnifiedDatabase(target).close()
     ready = tmp_path / "ready"
     ctx = multiprocessing.get_context("spawn")
-    proc = ctx.Process(target=hang_in_operation, args=(str(db_path), str(ready)))
+    proc = ctx.Process(target=hang_in_operation, args=(target, str(ready)))
     proc.start()
     try:
         deadline = time.monotonic() + 60
@@ -91,7 +91,7 @@ def test_killed_process_is_abandoned_and_resumable(db_path: Path, tmp_path: Path
         os.kill(proc.pid, signal.SIGKILL)
         proc.join()
     op_id = int(ready.read_text())
-    with UnifiedDatabase(db_path) as db:
+    with UnifiedDatabase(target) as db:
         (record,) = db.incomplete_operations("crawl")
         assert record.id == op_id and record.status == "abandoned"
         assert record.checkpoint == {"page": 41} and record.metadata == {"site": "example"}

@@ -59,8 +59,8 @@ def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ("target", "words"),
     [
         ("mysql://user:secret@host/db", "unknown database scheme"),
-        ("postgresql://user:secret@localhost/db", "PostgreSQL"),
-        ("postgres://localhost/db", "not implemented"),
+        ("postgresql://user:secret@127.0.0.1:1/db", "no PostgreSQL server answers"),
+        ("postgres://nobody:secret@127.0.0.1:5432/db", "does not exist"),
         ("sqlite://host/x.db", "no host"),
         (":memory:", "in-memory"),
     ],

@@ -2,9 +2,9 @@
 
 Everything that depends on the database engine itself (parsing the target, opening and
 configuring a connection, classifying driver errors, the online backup) sits behind
-:class:`Backend`. :class:`SqliteBackend` is the only implementation today; a
-``PostgresBackend`` can be added later without touching the public API of
-:class:`~dbfold.runtime.database.UnifiedDatabase`.
+:class:`Backend`: :class:`SqliteBackend` here, ``PostgresBackend`` in
+:mod:`dbfold.runtime.pg_backend`; the public API of
+:class:`~dbfold.runtime.database.UnifiedDatabase` is the same on both.
 """
 
 from __future__ import annotations
@@ -253,16 +253,15 @@ def open_backend(target: str | os.PathLike[str] | None, busy_timeout: float = 30
     """Pick the backend for a target path or URL.
 
     Args:
-        target: ``None`` (``data/unified.db``), a path, ``sqlite:///relative/path.db`` or
-            ``sqlite:////absolute/path.db``.
+        target: ``None`` (``data/unified.db``), a path, ``sqlite:///relative/path.db``,
+            ``sqlite:////absolute/path.db`` or ``postgresql://user@host/database``.
         busy_timeout: Seconds to wait for another writer before retrying.
 
     Returns:
         A backend, not yet connected.
 
     Raises:
-        TargetError: For an unknown scheme, a PostgreSQL URL (not supported yet), or an
-            in-memory database.
+        TargetError: For an unknown scheme, or an in-memory database.
     """
     raw = os.fspath(target) if target is not None else DEFAULT_TARGET
     if not raw:
@@ -280,10 +279,10 @@ def open_backend(target: str | os.PathLike[str] | None, busy_timeout: float = 30
             if "?" in raw:
                 raise TargetError(f"{raw}: query parameters are not supported in SQLite URLs")
         elif scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-            raise TargetError(
-                f"{_redact(raw)}: PostgreSQL targets are not implemented in this version of "
-                "dbfold; use a SQLite path or sqlite:/// URL for now"
-            )
+            # Imported here: the module needs psycopg, which SQLite users may not have.
+            from dbfold.runtime.pg_backend import PostgresBackend
+
+            return PostgresBackend(f"postgresql://{rest}", busy_timeout)
         else:
             raise TargetError(
                 f"{_redact(raw)}: unknown database scheme {scheme!r}; "

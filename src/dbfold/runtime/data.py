@@ -46,8 +46,17 @@ def insert_statement(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {quote_ident(table)} ({names}) VALUES ({marks})"
 
 
+@lru_cache(maxsize=1024)
+def returning_statement(sql: str, key: str) -> str:
+    """``sql`` returning the new row's key (PostgreSQL has no rowid to ask for later)."""
+    return f"{sql} RETURNING {quote_ident(key)}"
+
+
 class DataMixin(ABC):
     """CRUD and soft-delete helpers built on a few primitives of the database class."""
+
+    #: True on PostgreSQL: new keys come back through RETURNING (there is no rowid).
+    _pg: bool = False
 
     @abstractmethod
     def _write(self, sql: str, params: Params) -> Any:
@@ -135,6 +144,13 @@ class DataMixin(ABC):
         """
         info = self.table_info(table)
         sql = insert_statement(info.name, tuple(values))
+        if self._pg:
+            if info.primary_key is None:
+                self._write(sql, info.encode(values))
+                return None
+            returning = returning_statement(sql, info.primary_key)
+            row = self._write(returning, info.encode(values)).fetchone()
+            return None if row is None else row[0]
         rowid: int | None = self._write(sql, info.encode(values)).lastrowid
         return rowid if info.has_rowid else None
 
@@ -167,15 +183,16 @@ class DataMixin(ABC):
         if not info.has_rowid:
             self._write(sql, params)
             return None
-        cursor = self._write_rows(sql + " RETURNING rowid", params)
+        rowid = quote_ident(info.primary_key) if self._pg and info.primary_key else "rowid"
+        cursor = self._write_rows(f"{sql} RETURNING {rowid}", params)
         row = cursor.fetchone()
         if row is not None:
-            return int(row[0])
+            return row[0]  # type: ignore[no-any-return]
         # DO NOTHING returns no row: look the existing one up by its key.
         keys = [key] if isinstance(key, str) else list(key)
         clause, where = self._where(info, {k: values[k] for k in keys})
-        _, rows = self._select(f"SELECT rowid FROM {quote_ident(info.name)}{clause}", where)
-        return int(rows[0][0]) if rows else None
+        _, rows = self._select(f"SELECT {rowid} FROM {quote_ident(info.name)}{clause}", where)
+        return rows[0][0] if rows else None
 
     def delete(self, table: str, where: Where, /) -> int:
         """Delete rows for good (``where``: dict of equalities or a row id); returns rowcount."""

@@ -29,6 +29,7 @@ from dbfold.errors import RuntimeDatabaseError, SchemaError
 from dbfold.runtime.backend import Backend, SqliteBackend, open_backend, quote_ident
 from dbfold.runtime.connections import ConnectionPool, acquire, retry_busy
 from dbfold.runtime.data import DataMixin, Params
+from dbfold.runtime.dialect import pg_create_table, to_pg
 from dbfold.runtime.jsoncols import Result, Row, TableInfo, decode_rows, encode_params, is_json_type
 from dbfold.runtime.operations import (
     OPERATIONS_DDL,
@@ -50,23 +51,27 @@ from dbfold.runtime.versions import (
 )
 
 _DDL = re.compile(r"^\s*(create|alter|drop)\b", re.IGNORECASE)
+_CREATE_TABLE = re.compile(r"^\s*create\s+table\b", re.IGNORECASE)
 
 
 class UnifiedDatabase(DataMixin):
     """One unified database: connections, schema versions, data API, operation log.
 
     Args:
-        target: A path, ``sqlite:///relative.db`` or ``sqlite:////absolute.db``; default
-            ``data/unified.db``. Parent folders are created.
-        backup_dir: Where migration backups go; default ``.dbfold/backups`` beside the target.
+        target: A path, ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or
+            ``postgresql://user@host/database``; default ``data/unified.db``. Parent
+            folders of a SQLite file are created.
+        backup_dir: Where migration backups go; default ``.dbfold/backups`` beside the
+            target (SQLite) or in the current directory (PostgreSQL, ``pg_dump -Fc`` files).
+        backup: Take a backup before migrating an existing database (default True).
         max_connections: At most this many connections (one per thread) at once; further
             threads wait for one to be released.
         busy_timeout: Seconds to wait for other writers (or a free connection) before
             failing with :class:`~dbfold.runtime.exceptions.DatabaseBusyError`.
 
     Raises:
-        TargetError: Unknown scheme, PostgreSQL (not yet supported), unusable folder, or a
-            file that is not a SQLite database.
+        TargetError: Unknown scheme, unusable folder, a file that is not a SQLite database,
+            or a PostgreSQL server that does not answer or refuses the credentials.
         SchemaError: ``get_schema()`` is malformed or cannot be applied.
         SchemaVersionError: The database is newer than ``SCHEMA_VERSION``.
         DataLossError: The new schema would drop data and ``ALLOW_DESTRUCTIVE`` is False.
@@ -82,21 +87,38 @@ class UnifiedDatabase(DataMixin):
         target: str | Path | None = None,
         *,
         backup_dir: str | Path | None = None,
+        backup: bool = True,
         max_connections: int = 16,
         busy_timeout: float = 30.0,
     ) -> None:
         self._backend: Backend = open_backend(target, busy_timeout)
         self._backend.prepare()
         self._timeout = busy_timeout
-        self._pool = ConnectionPool(self._backend, max_connections, busy_timeout)
+        self._pg = self._backend.name == "postgresql"
+        # A ConnectionPool (SQLite: per-thread readers, one writer) or a PgPool (PostgreSQL:
+        # a connection per unit of work); both give state(), pinned(), release(), close().
+        self._pool: Any
+        if self._pg:
+            from dbfold.runtime.pg_backend import PgPool, PostgresBackend
+
+            assert isinstance(self._backend, PostgresBackend)
+            self._pool = PgPool(self._backend, max_connections, busy_timeout)
+        else:
+            self._pool = ConnectionPool(self._backend, max_connections, busy_timeout)
         self._errors = self._backend.errors
+        self._take_backup = backup
         self._tables: dict[str, TableInfo] = {}
         self._json_names: dict[str, bool] | None = None
         self._positions: dict[tuple[str, ...], tuple[int, ...]] = {}
-        self._ops = OperationLog(self._pool, self._write, self._read, self.location)
-        self.backup_dir = (
-            Path(backup_dir) if backup_dir is not None else self.path.parent / ".dbfold" / "backups"
+        self._ops = OperationLog(
+            self._pool, self._write, self._read, self.location, self._backend.name
         )
+        if backup_dir is not None:
+            self.backup_dir = Path(backup_dir)
+        elif self._pg:
+            self.backup_dir = Path(".dbfold") / "backups"
+        else:
+            self.backup_dir = self.path.parent / ".dbfold" / "backups"
         #: What opening did to the schema (``None``: it was already current).
         self.last_migration: MigrationResult | None = None
         try:
@@ -109,7 +131,7 @@ class UnifiedDatabase(DataMixin):
 
     @property
     def location(self) -> str:
-        """Where the database is (a path for SQLite), as used in messages."""
+        """Where the database is (a path, or a URL without its password), as in messages."""
         return self._backend.location
 
     @property
@@ -133,7 +155,16 @@ class UnifiedDatabase(DataMixin):
             allow_destructive=self.allow_destructive(),
             builtin_ddl=(HISTORY_DDL, OPERATIONS_DDL),
         )
-        migrator = Migrator(self._backend, self._pool, spec, self.backup_dir, self._timeout)
+        migrator: Any
+        if self._pg:
+            from dbfold.runtime.pg_schema import PgMigrator
+
+            backups = self.backup_dir if self._take_backup else None
+            migrator = PgMigrator(self._backend, self._pool, spec, backups)  # type: ignore[arg-type]
+        else:
+            migrator = Migrator(
+                self._backend, self._pool, spec, self.backup_dir, self._timeout, self._take_backup
+            )
         if migrator.needed():
             self.last_migration = migrator.run(self)
             self._invalidate()
@@ -147,7 +178,19 @@ class UnifiedDatabase(DataMixin):
         self._pool.release()
 
     def connection(self) -> Any:
-        """This thread's raw driver connection (autocommit; prefer :meth:`transaction`)."""
+        """This thread's raw driver connection (autocommit; prefer :meth:`transaction`).
+
+        On PostgreSQL connections are lent per unit of work, so this is only available
+        inside a :meth:`transaction` block (the block's connection).
+        """
+        if self._pg:
+            st = self._pool.state()
+            if st.tx is None:
+                raise RuntimeDatabaseError(
+                    f"{self.location}: on PostgreSQL connection() is only available inside "
+                    "'with db.transaction()'; use it there"
+                )
+            return st.tx
         return self._pool.read_conn()
 
     def __enter__(self) -> UnifiedDatabase:
@@ -194,6 +237,8 @@ class UnifiedDatabase(DataMixin):
         # Callers compute the values before the lock, so that their Python work overlaps
         # the other threads' statements (SQLite runs without the GIL) instead of
         # lengthening the queue on the lock.
+        if self._pg:
+            return self._pg_write(sql, params)
         pool = self._pool
         st = pool.state()
         if st.depth:
@@ -223,6 +268,8 @@ class UnifiedDatabase(DataMixin):
         The writer connection is shared: a cursor left half-read would keep a statement
         open on it after the lock is released.
         """
+        if self._pg:
+            return self._pg_write(sql, params)
         lock = self._pool.write_lock  # re-entrant: _write takes it again
         if not lock.acquire(False):
             acquire(lock, self._timeout, self.location)
@@ -236,7 +283,51 @@ class UnifiedDatabase(DataMixin):
         finally:
             lock.release()
 
+    def _pg_write(self, sql: str, params: Params) -> Result:
+        """One statement on PostgreSQL: on the transaction's connection, or on one borrowed
+        for it alone; rows are read before the connection goes back."""
+        text = to_pg(sql)
+        st = self._pool.state()
+        try:
+            if st.depth:
+                cursor = st.tx.execute(text, params)
+                rows = cursor.fetchall() if cursor.description else []
+                return Result(cursor.rowcount, None, rows, cursor.description)
+
+            def once() -> Result:
+                with self._pool.connection() as conn:
+                    cursor = conn.execute(text, params)
+                    rows = cursor.fetchall() if cursor.description else []
+                    return Result(cursor.rowcount, None, rows, cursor.description)
+
+            try:
+                return once()
+            except self._errors as exc:
+                if not self._backend.is_busy(exc):
+                    raise
+                # A deadlock or serialization failure of a lone statement: safe to retry.
+                return retry_busy(self._backend, _action(sql), once, self._timeout)
+        except self._errors as exc:
+            raise self._backend.wrap(exc, _action(sql)) from exc
+
+    def _pg_select(self, sql: str, params: Params) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        text = to_pg(sql)
+        st = self._pool.state()
+        try:
+            if st.depth:
+                cursor = st.tx.execute(text, params)
+                rows = cursor.fetchall()
+            else:
+                with self._pool.connection() as conn:
+                    cursor = conn.execute(text, params)
+                    rows = cursor.fetchall()
+        except self._errors as exc:
+            raise self._backend.wrap(exc, _action(sql)) from exc
+        return tuple([d[0] for d in cursor.description or ()]), rows
+
     def _select(self, sql: str, params: Params) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        if self._pg:
+            return self._pg_select(sql, params)
         conn = self._pool.read_conn()
         try:
             cursor = conn.execute(sql, params)
@@ -268,6 +359,9 @@ class UnifiedDatabase(DataMixin):
             A cursor-like result: ``rowcount``, ``lastrowid``, ``fetchone()``, ``fetchall()``
             (rows are read at once, while the write lock is held).
         """
+        if self._pg and _CREATE_TABLE.match(sql):
+            # The neutral subset works here too: SQLite types become PostgreSQL's.
+            sql = pg_create_table(sql)
         result = self._write_rows(sql, encode_params(params))
         if _is_ddl(sql):
             self._invalidate()
@@ -278,6 +372,10 @@ class UnifiedDatabase(DataMixin):
         with self.transaction():
             st = self._pool.state()
             try:
+                if self._pg:
+                    cursor = st.tx.cursor()
+                    cursor.executemany(to_pg(sql), [encode_params(p) for p in seq_of_params])
+                    return int(cursor.rowcount)
                 count: int = st.tx.executemany(
                     sql, (encode_params(p) for p in seq_of_params)
                 ).rowcount
@@ -303,6 +401,12 @@ class UnifiedDatabase(DataMixin):
         with SQLite's JSON functions::
 
             db.query("SELECT * FROM events WHERE json_extract(data, '$.user') = ?", ("ann",))
+
+        On PostgreSQL JSON columns are ``jsonb``: filter with ``->>`` (text of a field) or
+        containment ``@>`` (``?`` is always a placeholder, so use ``jsonb_exists``)::
+
+            db.query("SELECT * FROM events WHERE data ->> 'user' = ?", ("ann",))
+            db.query("SELECT * FROM events WHERE data @> ?::jsonb", ('{"tags": ["x"]}',))
 
         Args:
             sql: A SELECT (or any statement returning rows).
@@ -349,6 +453,9 @@ class UnifiedDatabase(DataMixin):
             finally:
                 st.depth -= 1
             return
+        if self._pg:
+            yield from self._pg_transaction(st)
+            return
         lock = self._pool.write_lock
         acquire(lock, self._timeout, self.location)
         try:
@@ -375,6 +482,28 @@ class UnifiedDatabase(DataMixin):
         finally:
             st.depth, st.tx = 0, None
             lock.release()
+
+    def _pg_transaction(self, st: Any) -> Iterator[UnifiedDatabase]:
+        """The outermost block on PostgreSQL: one borrowed connection, pinned to this thread.
+
+        The advisory lock serializes blocks among themselves, in every process, as SQLite's
+        write lock does, so a read-modify-write in a block never loses an update.
+        """
+        try:
+            with self._pool.connection() as conn:
+                conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({self._pool.tx_key})")
+                st.depth, st.tx = 1, conn
+                try:
+                    yield self
+                except BaseException:
+                    if conn.info.transaction_status.name in ("INTRANS", "INERROR"):
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    st.depth, st.tx = 0, None
+                conn.execute("COMMIT")
+        except self._errors as exc:
+            raise self._backend.wrap(exc, "transaction") from exc
 
     def _run(self, conn: Any, sql: str) -> None:
         try:
@@ -409,6 +538,8 @@ class UnifiedDatabase(DataMixin):
         info = self._tables.get(table.lower())
         if info is not None:
             return info
+        if self._pg:
+            return self._pg_table_info(table)
         rows = self._read(f"PRAGMA table_xinfo({quote_ident(table)})", ())
         if not rows:
             raise RuntimeDatabaseError(
@@ -432,8 +563,52 @@ class UnifiedDatabase(DataMixin):
         self._tables[table.lower()] = info
         return info
 
+    def _pg_table_info(self, table: str) -> TableInfo:
+        rows = self._read(
+            "SELECT c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod), "
+            "(SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary "
+            "AND a.attnum = ANY(i.indkey)), "
+            "(SELECT i.indnatts FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) "
+            "FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+            "WHERE c.relnamespace = current_schema()::regnamespace "
+            "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND lower(c.relname) = lower(?) "
+            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname <> ?, c.oid, a.attnum",
+            (table, table),
+        )
+        if not rows:
+            raise RuntimeDatabaseError(
+                f"{self.location}: no table {table!r}; check the name or add it to get_schema()"
+            )
+        name = rows[0][0]
+        rows = [r for r in rows if r[0] == name]  # one table even if names differ by case
+        keys = [str(r[2]) for r in rows if r[4] and r[5] == 1]
+        columns = tuple(str(r[2]) for r in rows)
+        info = TableInfo(
+            name=str(name),
+            columns=columns,
+            json_columns=frozenset(str(r[2]).lower() for r in rows if is_json_type(r[3])),
+            primary_key=keys[0] if keys else None,
+            soft_delete="deleted_at" in (c.lower() for c in columns),
+            # insert() returns the key through RETURNING, which needs a one-column key.
+            has_rowid=bool(keys),
+        )
+        self._tables[table.lower()] = info
+        return info
+
     def _json_column_names(self) -> dict[str, bool]:
         known = self._json_names
+        if known is None and self._pg:
+            known = {}
+            for name, is_json in self._read(
+                "SELECT lower(a.attname), format_type(a.atttypid, a.atttypmod) IN "
+                "('json', 'jsonb') FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "WHERE c.relnamespace = current_schema()::regnamespace "
+                "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 "
+                "AND NOT a.attisdropped",
+                (),
+            ):
+                known[name] = known.get(name, is_json) and is_json
+            self._json_names = known
         if known is None:
             known = {}
             for (name,) in self._read(
@@ -452,6 +627,14 @@ class UnifiedDatabase(DataMixin):
     @property
     def schema_version(self) -> str | None:
         """The version recorded in the database (``None`` if unversioned)."""
+        if self._pg:
+            from dbfold.runtime.pg_schema import pg_recorded_version
+
+            try:
+                with self._pool.connection() as conn:
+                    return pg_recorded_version(conn)
+            except self._errors as exc:
+                raise self._backend.wrap(exc, "read the schema version") from exc
         try:
             return recorded_version(self._pool.read_conn())
         except self._errors as exc:
@@ -463,12 +646,39 @@ class UnifiedDatabase(DataMixin):
 
     def plan_schema_changes(self) -> list[str]:
         """Dry run: what reconciling the live schema with ``get_schema()`` would do now."""
+        if self._pg:
+            return self._pg_plan()
         want = desired_snapshot(self.get_schema(), f"{type(self).__name__}.get_schema()")
         conn = self._pool.read_conn()
         return plan_changes(conn, read_snapshot(conn), want).describe()
 
+    def _pg_plan(self) -> list[str]:
+        from dbfold.runtime.pg_schema import PgMigrator
+
+        spec = SchemaSpec(
+            type(self).__name__,
+            self.SCHEMA_VERSION,
+            self.get_schema,
+            self.get_migrations,
+            self.allow_destructive(),
+            (),
+        )
+        migrator = PgMigrator(self._backend, self._pool, spec, None)  # type: ignore[arg-type]
+        try:
+            with self._pool.connection() as conn:
+                conn.execute("BEGIN")
+                try:
+                    return migrator.plan(conn).describe()
+                finally:
+                    conn.execute("ROLLBACK")
+        except self._errors as exc:
+            raise self._backend.wrap(exc, "plan schema changes") from exc
+
     def backup(self, destination: str | Path | None = None) -> Path:
         """Write a consistent copy of the database (online; writers keep going).
+
+        On PostgreSQL this is ``pg_dump -Fc`` of the database's schema (restore it with
+        ``pg_restore``); ``pg_dump`` must be on the PATH.
 
         Args:
             destination: The file to write; default a timestamped file in ``backup_dir``.
@@ -476,11 +686,12 @@ class UnifiedDatabase(DataMixin):
         Returns:
             The backup's path.
         """
-        path = (
-            Path(destination)
-            if destination is not None
-            else self.backup_dir / f"{self.path.stem}-{stamp()}{self.path.suffix or '.db'}"
-        )
+        if destination is not None:
+            path = Path(destination)
+        elif self._pg:
+            path = self.backup_dir / f"{getattr(self._backend, 'dbname', 'db')}-{stamp()}.dump"
+        else:
+            path = self.backup_dir / f"{self.path.stem}-{stamp()}{self.path.suffix or '.db'}"
         try:
             self._backend.backup(path)
         except (OSError, *self._errors) as exc:  # type: ignore[misc]

@@ -67,6 +67,25 @@ FINISH_SQL = (
     "duration = coalesce(?, (julianday(?) - julianday(started_at)) * 86400.0), "
     "result = ?, error = ? WHERE id = ? AND status IN ('running', 'abandoned')"
 )
+#: The same two on PostgreSQL (``?`` placeholders are translated as everywhere): the new id
+#: comes back through RETURNING, the fallback duration from the timestamps' difference.
+PG_START_SQL = START_SQL + " RETURNING id"
+PG_FINISH_SQL = FINISH_SQL.replace(
+    "(julianday(?) - julianday(started_at)) * 86400.0",
+    "extract(epoch FROM (?::timestamptz - started_at::timestamptz))::double precision",
+)
+#: Per-kind counts and percentiles in one pass on PostgreSQL (``percentile_cont``
+#: interpolates linearly, as :func:`percentile` does on SQLite's rows).
+PG_STATS_SQL = (
+    "SELECT kind, count(*), count(*) FILTER (WHERE status = 'completed'), "
+    "count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'running'), "
+    "count(*) FILTER (WHERE status = 'abandoned'), "
+    "percentile_cont(0.5) WITHIN GROUP (ORDER BY duration) "
+    "FILTER (WHERE status = 'completed' AND duration IS NOT NULL), "
+    "percentile_cont(0.95) WITHIN GROUP (ORDER BY duration) "
+    "FILTER (WHERE status = 'completed' AND duration IS NOT NULL) "
+    "FROM dbfold_operations{where} GROUP BY kind ORDER BY kind"
+)
 _COLUMNS = (
     "id, kind, status, metadata, result, parent_id, pid, host, started_at, finished_at, "
     "duration, error, checkpoint, checkpoint_at"
@@ -284,10 +303,18 @@ class OperationLog:
         write: Runs one write statement under the write lock; returns the cursor.
         read: Runs one query; returns raw tuples.
         location: The database location, for messages.
+        dialect: ``"sqlite"`` or ``"postgresql"``: which statements to run.
     """
 
-    def __init__(self, pool: ConnectionPool, write: Writer, read: Reader, location: str) -> None:
-        self._pool = pool
+    def __init__(
+        self, pool: Any, write: Writer, read: Reader, location: str, dialect: str = "sqlite"
+    ) -> None:
+        self._pool: ConnectionPool = pool
+        self._pg = dialect == "postgresql"
+        self._start_sql = PG_START_SQL if self._pg else START_SQL
+        self._finish_sql = PG_FINISH_SQL if self._pg else FINISH_SQL
+        # SQLite's IS compares NULLs as equal; PostgreSQL spells that out.
+        self._same = "IS NOT DISTINCT FROM" if self._pg else "IS"
         self._write = write
         self._read = read
         self._location = location
@@ -314,7 +341,7 @@ class OperationLog:
         # Values are computed before taking the write lock, so that this thread's Python
         # work overlaps other threads' statements instead of lengthening the queue.
         cursor = self._write(
-            START_SQL,
+            self._start_sql,
             (
                 kind,
                 dump_json(metadata) if metadata else None,
@@ -325,7 +352,7 @@ class OperationLog:
                 now_iso(),
             ),
         )
-        op_id: int = cursor.lastrowid
+        op_id: int = cursor.fetchone()[0] if self._pg else cursor.lastrowid
         self._started[op_id] = time.monotonic()
         return Operation(self, op_id, kind, metadata, parent_id)
 
@@ -346,7 +373,7 @@ class OperationLog:
             error = f"{type(error).__name__}: {error}"
         now = now_iso()
         cursor = self._write(
-            FINISH_SQL,
+            self._finish_sql,
             (
                 status,
                 now,
@@ -412,7 +439,7 @@ class OperationLog:
                 continue
             cursor = self._write(
                 "UPDATE dbfold_operations SET status = 'abandoned', error = ? "
-                "WHERE status = 'running' AND host = ? AND pid = ? AND process IS ?",
+                f"WHERE status = 'running' AND host = ? AND pid = ? AND process {self._same} ?",
                 (f"process {pid} on {self._host} ended while it ran", self._host, pid, token),
             )
             marked += cursor.rowcount
@@ -467,6 +494,20 @@ class OperationLog:
             clauses.append("started_at >= ?")
             params.append(cutoff_iso(since))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        if self._pg:
+            return {
+                str(row[0]): OperationStats(
+                    str(row[0]),
+                    int(row[1]),
+                    int(row[2]),
+                    int(row[3]),
+                    int(row[4]),
+                    int(row[5]),
+                    row[6],
+                    row[7],
+                )
+                for row in self._read(PG_STATS_SQL.format(where=where), params)
+            }
         rows = self._read(f"SELECT kind, status, duration FROM dbfold_operations{where}", params)
         grouped: dict[str, list[tuple[str, float | None]]] = {}
         for row_kind, status, duration in rows:
@@ -494,6 +535,9 @@ class OperationLog:
 __all__ = [
     "FINISH_SQL",
     "OPERATIONS_DDL",
+    "PG_FINISH_SQL",
+    "PG_START_SQL",
+    "PG_STATS_SQL",
     "START_SQL",
     "Operation",
     "OperationLog",

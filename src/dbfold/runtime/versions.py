@@ -120,6 +120,7 @@ class Migrator:
         spec: The declared schema.
         backup_dir: Where backups go.
         timeout: Seconds to wait for the write lock.
+        backup: Take a backup before changing an existing database (default True).
     """
 
     def __init__(
@@ -129,8 +130,10 @@ class Migrator:
         spec: SchemaSpec,
         backup_dir: Path,
         timeout: float,
+        backup: bool = True,
     ) -> None:
         self.backend = backend
+        self.take_backup = backup
         self.pool = pool
         self.spec = spec
         self.backup_dir = backup_dir
@@ -235,7 +238,7 @@ class Migrator:
             if not adopt.steps and not adopt.losses:
                 self._record(conn, None, "adopted an existing matching schema", checksum, None)
                 return None
-        backup = self._backup(current)
+        backup = self._backup(current) if self.take_backup else None
         steps = self._explicit(conn, db, current, backup)
         plan = plan_changes(conn, read_snapshot(conn), want)
         if plan.losses and not spec.allow_destructive:
@@ -269,7 +272,7 @@ class Migrator:
         return destination
 
     def _explicit(
-        self, conn: sqlite3.Connection, db: Any, current: str | None, backup: Path
+        self, conn: sqlite3.Connection, db: Any, current: str | None, backup: Path | None
     ) -> list[str]:
         raw = self.spec.migrations() or {}
         start = version_key(current, "recorded version") if current else ()
@@ -295,9 +298,10 @@ class Migrator:
                 reason = (
                     str(exc) if isinstance(exc, DbfoldError) else f"{type(exc).__name__}: {exc}"
                 )
+                kept = f", backup kept at {backup}" if backup else ""
                 raise SchemaError(
                     f"{self.backend.location}: migration to {version} failed ({reason}); "
-                    f"the database is unchanged, backup kept at {backup}"
+                    f"the database is unchanged{kept}"
                 ) from exc
             done.append(f"run migration {version}")
         return done
