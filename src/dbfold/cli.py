@@ -588,22 +588,34 @@ def implement(out: Output, path: Path, output: Path | None, schema_version: str)
     show_default=True,
     help="Project root holding .dbfold/plan.json.",
 )
-@click.option("--target", default=None, help="Unified database (default: the plan's).")
+@click.option(
+    "--target",
+    default=None,
+    help="Unified database: a file or a postgresql:// URL (default: $DBFOLD_TARGET, else the "
+    "plan's).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @common
 def run(out: Output, project: Path, target: str | None, command: tuple[str, ...]) -> int:
     """Run an unchanged program with its migrated stores routed to the unified database.
 
     Example: dbfold run -- python app.py report
+    (on PostgreSQL: dbfold run --target postgresql://user@host/db -- python app.py report)
     """
     import os
 
     from dbfold.adapters import run_legacy
     from dbfold.migrate import resolve_target
+    from dbfold.pgurl import chosen_target, is_postgres
+    from dbfold.pgurl import connect as pg_connect
     from dbfold.state import load_analysis, load_plan
 
     plan = load_plan(project)
     analysis = load_analysis(project)
+    chosen = chosen_target(target, plan.target)
+    if is_postgres(chosen):
+        pg_connect(chosen).close()  # an unreachable server is one clear line, before the program
+        return run_legacy(list(command), project, plan, chosen, analysis=analysis, cwd=os.getcwd())
     database = resolve_target(plan, project, target)
     if not database.exists():
         raise UsageError(f"{database}: no unified database yet; run `dbfold migrate --execute`")

@@ -42,7 +42,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, quote, unquote
 
 from dbfold.adapters.mapping import SEQUENCE_DDL, SEQUENCE_TABLE, StoreMap, TableMap
@@ -816,6 +816,14 @@ def _decltype_changes(conn: LegacyConnection, mapping: StoreMap) -> list[str]:
     return changes
 
 
+def _postgres_target(plan: Plan, target: str | os.PathLike[str] | None) -> str | None:
+    """The PostgreSQL URL of the unified database, when it is one."""
+    from dbfold.pgurl import is_postgres
+
+    text = os.fspath(target) if target is not None else plan.target
+    return text if is_postgres(text) else None
+
+
 def connect(
     legacy_path: str | os.PathLike[str],
     plan: Plan,
@@ -856,6 +864,10 @@ def connect(
         factory: A ``sqlite3.Connection`` subclass, as for ``sqlite3.connect`` (combined
             with :class:`LegacyConnection` unless it is one).
 
+    A ``postgresql://`` ``target`` (or a plan whose target is one) gives a
+    :class:`~dbfold.adapters.pg_connection.PgLegacyConnection` instead: the same sqlite3
+    surface over PostgreSQL (``factory``, ``detect_types`` and ``autocommit`` are refused).
+
     Returns:
         A :class:`LegacyConnection` (an instance of ``factory`` when given).
 
@@ -865,6 +877,31 @@ def connect(
         ForkedConnectionError: In a forked child whose parent had the unified database open.
         TypeError: ``autocommit`` on a Python older than 3.12, as sqlite3 raises.
     """
+    pg_url = _postgres_target(plan, target)
+    if pg_url is not None:
+        from dbfold.adapters.pg_connection import connect_postgres
+
+        if autocommit is not _UNSET:
+            raise AdapterError("autocommit= is not supported on a PostgreSQL unified database")
+        if uri and isinstance(legacy_path, str) and legacy_path.startswith("file:"):
+            read_only = uri_read_only(legacy_path) or read_only
+            legacy_path = _parse_uri(legacy_path)[0]
+        base_pg = Path(root) if root is not None else None
+        # A connection that speaks sqlite3 over PostgreSQL (not a sqlite3.Connection).
+        pg_conn: Any = connect_postgres(
+            resolve_store(plan, legacy_path, base_pg),
+            plan,
+            pg_url,
+            root=base_pg,
+            analysis=analysis,
+            read_only=read_only,
+            timeout=timeout,
+            detect_types=detect_types,
+            isolation_level=isolation_level,
+            check_same_thread=check_same_thread,
+            factory=factory,
+        )
+        return cast(LegacyConnection, pg_conn)
     options: dict[str, Any] = {}
     if autocommit is not _UNSET:
         if _LEGACY_CONTROL is None:

@@ -968,7 +968,10 @@ class _Statement:
         if add_key:
             extra += f", {mapped.key_base_sql()} + row_number() OVER ()"
         self._edit(start, start, f"SELECT *{extra} FROM (")
-        tail = ") WHERE true" if self.tree.args.get("conflict") is not None else ")"
+        # Named, because PostgreSQL requires an alias on a subquery in FROM (SQLite allows one).
+        tail = ') AS "dbfold_rows"'
+        if self.tree.args.get("conflict") is not None:
+            tail += " WHERE true"
         self._edit(end, end, tail)
 
     def conflict_target(self, mapped: TableMap) -> None:

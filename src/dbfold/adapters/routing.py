@@ -23,6 +23,7 @@ from dbfold.adapters.connection import connect, store_map, uri_read_only
 from dbfold.adapters.records import JsonlLog, JsonStore
 from dbfold.errors import AdapterError
 from dbfold.model import Analysis
+from dbfold.pgurl import is_postgres
 from dbfold.plan import Plan
 
 __all__ = [
@@ -60,7 +61,7 @@ class _Routes:
         self,
         plan: Plan,
         root: Path,
-        target: Path,
+        target: Path | str,
         analysis: Analysis | None,
         stores: dict[str, str],
     ) -> None:
@@ -80,8 +81,11 @@ def installed() -> bool:
     return _STATE["routes"] is not None
 
 
-def _resolve_target(plan: Plan, root: Path, target: str | os.PathLike[str] | None) -> Path:
-    path = Path(target) if target is not None else Path(plan.target)
+def _resolve_target(plan: Plan, root: Path, target: str | os.PathLike[str] | None) -> Path | str:
+    text = os.fspath(target) if target is not None else plan.target
+    if is_postgres(text):
+        return text  # a PostgreSQL URL: no file to resolve
+    path = Path(text)
     return path if path.is_absolute() else root / path
 
 
@@ -102,7 +106,8 @@ def install(
     Args:
         plan: The plan.
         root: The project root the plan's store paths are relative to.
-        target: The unified database; default the plan's target under ``root``.
+        target: The unified database (a file, or a ``postgresql://`` URL); default the
+            plan's target under ``root``.
         analysis: Optional; limits routing to stores the analysis found to be SQLite and
             gives exact legacy schema answers.
     """
