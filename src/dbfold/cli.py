@@ -580,6 +580,21 @@ def implement(out: Output, path: Path, output: Path | None, schema_version: str)
     return EXIT_OK
 
 
+@cli.command("agents-md")
+@common
+def agents_md_command(out: Output) -> int:
+    """Print the AGENTS.md section that maps "analyze databases", "unify tracking",
+    "migrate data" and "optimize database" to the commands, what they print and exit codes."""
+    from dbfold.agents import agents_md
+
+    text = agents_md()
+    if out.json:
+        out.result({"markdown": text})
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option(
     "--project",
