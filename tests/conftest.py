@@ -19,6 +19,10 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None, 
 settings.register_profile("dev", deadline=None, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
+# `dbfold demo` migrates into a shared PostgreSQL database when a server answers; tests use
+# databases of their own (tests/demo/test_demo_postgres.py turns the step on for its own).
+os.environ.setdefault("DBFOLD_DEMO_PG", "off")
+
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
