@@ -844,6 +844,19 @@ class _Render:
         if handler is not None:
             handler(self, node)
 
+    def _mod(self, node: exp.Expression) -> None:
+        # SQLite's x % 0 is NULL; PostgreSQL raises. (Newer sqlglot adds this NULLIF itself;
+        # doing it here keeps the oldest sqlglot dbfold allows right too.)
+        right = node.expression
+        if not isinstance(right, exp.Nullif):
+            node.set("expression", exp.Nullif(this=right.copy(), expression=exp.Literal.number(0)))
+
+    def _is(self, node: exp.Expression) -> None:
+        # SQLite's IS compares any two values (NULL-safe); PostgreSQL's IS takes only NULL,
+        # TRUE, FALSE and UNKNOWN on its right.
+        if not isinstance(node.expression, (exp.Null, exp.Boolean)):
+            node.replace(exp.NullSafeEQ(this=node.this.copy(), expression=node.expression.copy()))
+
     def _like(self, node: exp.Expression) -> None:
         # SQLite's LIKE folds ASCII case and has no escape character unless one is given;
         # PostgreSQL's is case-sensitive, escapes with a backslash and wants text operands.
@@ -1005,7 +1018,10 @@ class _Render:
             )
 
     def _date(self, node: exp.Expression) -> None:
-        node.replace(_time_call("date", [node.this, *node.expressions]))
+        # Older sqlglot reads date()'s first modifier as a zone argument.
+        zone = node.args.get("zone")
+        mods = [zone] if zone is not None else []
+        node.replace(_time_call("date", [node.this, *mods, *node.expressions]))
 
     def _strftime(self, node: exp.Expression) -> None:
         inner = node.this
@@ -1111,6 +1127,8 @@ def _time_call(name: str, args: list[exp.Expression]) -> exp.Expression:
 
 _HANDLERS: dict[type[exp.Expression], Callable[[_Render, Any], None]] = {
     exp.Like: _Render._like,
+    exp.Mod: _Render._mod,
+    exp.Is: _Render._is,
     exp.Glob: _Render._glob,
     exp.Collate: _Render._collate,
     exp.JSONExtract: _Render._json,
