@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from dbfold.errors import DbfoldError
 
 if TYPE_CHECKING:
+    from dbfold.patterns.events import EventDatabase
+    from dbfold.patterns.tenants import TenantDatabase
     from dbfold.runtime import (
         Operation,
         OperationContext,
@@ -23,12 +25,15 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _RUNTIME_NAMES = ("Operation", "OperationContext", "Row", "UnifiedDatabase", "UnifiedDatabaseBase")
+_PATTERN_NAMES = ("EventDatabase", "TenantDatabase")
 
 __all__ = [
     "DbfoldError",
+    "EventDatabase",
     "Operation",
     "OperationContext",
     "Row",
+    "TenantDatabase",
     "UnifiedDatabase",
     "UnifiedDatabaseBase",
     "__version__",
@@ -40,4 +45,8 @@ def __getattr__(name: str) -> Any:
         from dbfold import runtime
 
         return getattr(runtime, name)
+    if name in _PATTERN_NAMES:
+        from dbfold import patterns
+
+        return getattr(patterns, name)
     raise AttributeError(f"module 'dbfold' has no attribute {name!r}")

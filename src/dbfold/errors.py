@@ -67,3 +67,21 @@ class AdapterError(DbfoldError):
 
 class OptimizeError(DbfoldError):
     """`optimize` could not run (for example, another process is writing)."""
+
+
+class ConcurrencyError(RuntimeDatabaseError):
+    """An append's expected version did not match the stream; nothing was written.
+
+    Attributes:
+        stream: The stream appended to.
+        expected: The expected version the caller passed.
+        actual: The stream's version when the append was refused (0: no stream).
+    """
+
+    def __init__(
+        self, message: str, *, stream: str = "", expected: object = None, actual: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
