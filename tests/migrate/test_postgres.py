@@ -79,6 +79,9 @@ def hostile_project(root: Path) -> None:
     con.executemany('INSERT INTO "Select" VALUES (?, ?, ?, ?, ?, ?)', rows)
     # Text that is not UTF-8, stored through a blob cast.
     con.execute("UPDATE \"Select\" SET note = CAST(x'fffe41' AS TEXT) WHERE id = 9")
+    # A key that is no rowid alias may hold NULL in SQLite, never in PostgreSQL.
+    con.execute("CREATE TABLE autoinc (id integer auto_increment primary key, ticket text)")
+    con.executemany("INSERT INTO autoinc VALUES (?, ?)", [(None, "a"), (None, "b"), (7, "c")])
     long_name = "t_" + "x" * 70
     con.execute(f'CREATE TABLE "{long_name}" (k INTEGER PRIMARY KEY, v TEXT)')
     con.executemany(f'INSERT INTO "{long_name}" VALUES (?, ?)', [(i, str(i)) for i in range(30)])
@@ -176,6 +179,16 @@ def test_every_value_class_arrives_or_is_kept_in_rejects(tmp_path: Path, pg_url:
         pg_url, "SELECT count(*) FROM public.dbfold_rejects WHERE source_table = 'Select'"
     )
     assert rows + rejected == 200 and rows >= 190
+    auto = next(t for t in plan.tables if t.sources[0].table == "autoinc")
+    assert count(pg_url, f'SELECT count(*) FROM public."{auto.name}"') == 1
+    assert (
+        count(
+            pg_url,
+            "SELECT count(*) FROM public.dbfold_rejects WHERE source_table = 'autoinc'"
+            " AND reason LIKE '%NULL in a NOT NULL or key column%'",
+        )
+        == 2
+    )
     log = next(t for t in plan.tables if t.sources[0].store == "data/log.jsonl")
     assert (
         count(pg_url, f'SELECT count(*) FROM public."{log.name}"')

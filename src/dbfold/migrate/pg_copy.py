@@ -49,6 +49,8 @@ class Column:
     expr: str
     name: str
     family: str
+    #: NOT NULL or part of the primary key in the target (a NULL there is rejected).
+    required: bool = False
 
 
 @dataclass
@@ -73,12 +75,16 @@ def columns_of(
     are read as they are.
     """
     types = {c.name.casefold(): pg_type(c) for c in table.columns}
+    keys = {k.casefold() for k in table.primary_key}
+    required = {
+        c.name.casefold() for c in table.columns if not c.nullable or c.name.casefold() in keys
+    }
     out = []
     for e, n in exprs:
         fam = family(types.get(n.casefold(), "text"))
         if fam == "text" and e not in text_affinity:
             e = f"(CASE WHEN typeof({e}) = 'integer' THEN CAST({e} AS TEXT) ELSE {e} END)"
-        out.append(Column(e, n, fam))
+        out.append(Column(e, n, fam, n.casefold() in required))
     return out
 
 
@@ -236,7 +242,13 @@ class Copy:
                 done = self._checked(con, f"NOT ({fits})", done)
             self.pg.execute("RELEASE SAVEPOINT dbfold_fast")
             return done
-        except (psycopg.errors.DataError, _Again, sqlite3.OperationalError, TypeError):
+        except (
+            psycopg.errors.DataError,
+            psycopg.errors.NotNullViolation,
+            _Again,
+            sqlite3.OperationalError,
+            TypeError,
+        ):
             # A value SQLite's checks let through (or text that is not UTF-8): every row
             # again, each checked in Python.
             self.pg.execute("ROLLBACK TO SAVEPOINT dbfold_fast")
@@ -302,6 +314,7 @@ class Copy:
         names = [c.name for c in self.columns]
         fns = [SOURCE_CANON[c.family] for c in self.columns]
         fams = [c.family for c in self.columns]
+        required = [c.required for c in self.columns]
         consts = tuple(v for _n, v in self.constants)
         rejects: list[tuple[Any, ...]] = []
         if done.print.aggs is None:
@@ -312,7 +325,7 @@ class Copy:
             for batch in self._rows(con, self._select(cond)):
                 for row in batch:
                     try:
-                        vals = convert_row(row[:n], convs, names)
+                        vals = convert_row(row[:n], convs, names, required)
                     except Reject as exc:
                         number = row[n] if type(row[n]) is int else done.rows + len(rejects) + 1
                         rejects.append(

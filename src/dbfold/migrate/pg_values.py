@@ -217,12 +217,22 @@ CONVERT: dict[str, Callable[[Any], Any]] = {
 
 
 def convert_row(
-    row: Sequence[Any], converters: Sequence[Callable[[Any], Any] | None], names: Sequence[str]
+    row: Sequence[Any],
+    converters: Sequence[Callable[[Any], Any] | None],
+    names: Sequence[str],
+    required: Sequence[bool] | None = None,
 ) -> tuple[Any, ...]:
-    """Convert one row; raises :class:`Reject` naming the column (NULL stays NULL)."""
-    out = []
-    for value, conv, name in zip(row, converters, names, strict=True):
-        if value is None or conv is None:
+    """Convert one row; raises :class:`Reject` naming the column. NULL stays NULL, except in
+    a ``required`` column (NOT NULL or part of the key, which SQLite may still hold NULL in:
+    a key that is no rowid alias)."""
+    out: list[Any] = []
+    for i, (value, conv, name) in enumerate(zip(row, converters, names, strict=True)):
+        if value is None:
+            if required is not None and required[i]:
+                raise Reject(f"column {name}: NULL in a NOT NULL or key column")
+            out.append(value)
+            continue
+        if conv is None:
             out.append(value)
             continue
         try:

@@ -74,6 +74,8 @@ def _strict_fits(col: Column) -> str:
         "ts": "1",
         "json": "1",
     }
+    if col.required:
+        return f"({e} IS NOT NULL AND ({tests[col.family]}))"
     return f"({e} IS NULL OR ({tests[col.family]}))"
 
 
@@ -92,6 +94,7 @@ def source_rows(
     n = len(cols)
     convs = [CONVERT[c.family] for c in cols]
     names = [c.name for c in cols]
+    required = [c.required for c in cols]
     canon = [SOURCE_CANON[c.family] for c in cols]
     fams = [c.family for c in cols]
     k = n + sum(len(flag_sql(f, "")) for f in fams)
@@ -126,7 +129,7 @@ def source_rows(
                 yield tuple(vals)
                 continue
             try:
-                got = convert_row(row[:n], convs, names)
+                got = convert_row(row[:n], convs, names, required)
             except Reject:
                 yield None
                 continue
