@@ -14,6 +14,7 @@ from dbfold.errors import DbfoldError
 if TYPE_CHECKING:
     from dbfold.patterns.events import EventDatabase
     from dbfold.patterns.tenants import TenantDatabase
+    from dbfold.patterns.timeseries import TimeSeriesDatabase
     from dbfold.runtime import (
         Operation,
         OperationContext,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _RUNTIME_NAMES = ("Operation", "OperationContext", "Row", "UnifiedDatabase", "UnifiedDatabaseBase")
-_PATTERN_NAMES = ("EventDatabase", "TenantDatabase")
+_PATTERN_NAMES = ("EventDatabase", "TenantDatabase", "TimeSeriesDatabase")
 
 __all__ = [
     "DbfoldError",
@@ -34,6 +35,7 @@ __all__ = [
     "OperationContext",
     "Row",
     "TenantDatabase",
+    "TimeSeriesDatabase",
     "UnifiedDatabase",
     "UnifiedDatabaseBase",
     "__version__",

@@ -1,4 +1,4 @@
-"""Ready patterns on the unified database: events, tenants (and time series).
+"""Ready patterns on the unified database: events, tenants and time series.
 
 Each is a :class:`~dbfold.runtime.UnifiedDatabase` subclass; a user subclasses it and adds
 their own ``get_schema()``. The modules are imported on first use.
@@ -21,6 +21,11 @@ _NAMES = {
     "TenantDatabase": "tenants",
     "TenantScope": "tenants",
     "TenantScopeError": "tenants",
+    "TimeSeriesDatabase": "timeseries",
+    "TimeSeriesError": "timeseries",
+    "Point": "timeseries",
+    "Bucket": "timeseries",
+    "RetentionReport": "timeseries",
 }
 
 __all__ = sorted(_NAMES)
