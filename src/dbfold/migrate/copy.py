@@ -789,28 +789,12 @@ class Copier:
         if report:
             self._problem(t.source.store, message)
         self.failed.add(t.source.store)
-        self.results.append(
-            SourceResult(
-                t.source.store, t.source.table, t.table.name, "skipped", array=t.source.array
-            )
-        )
+        self.results.append(t.result("skipped"))
 
     def _result(
         self, t: Target, status: str, rows: int, total: int, wm: int | None, started: float
     ) -> None:
-        self.results.append(
-            SourceResult(
-                t.source.store,
-                t.source.table,
-                t.table.name,
-                status,
-                rows,
-                total,
-                wm,
-                round(time.perf_counter() - started, 4),
-                t.source.array,
-            )
-        )
+        self.results.append(t.result(status, rows, total, wm, started))
 
 
 def record_batches(

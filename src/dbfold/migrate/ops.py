@@ -11,12 +11,14 @@ then ``PRAGMA foreign_key_check``.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from dbfold.design.render_sql import create_index, create_table, integer_key, table_order
 from dbfold.errors import DbfoldError
+from dbfold.migrate.report import SourceResult
 from dbfold.migrate.target import target_fault
 from dbfold.model import Analysis, Store, Table
 from dbfold.plan import Plan, PlanIndex, PlanTable, PlanView, Source, split_path
@@ -104,6 +106,21 @@ class Target:
         if s.discriminator and s.value is not None:
             return f"{quote(s.discriminator)} = ?", (s.value,)
         return "1", ()
+
+    def result(
+        self,
+        status: str,
+        rows: int = 0,
+        total: int = 0,
+        watermark: int | None = None,
+        started: float | None = None,
+    ) -> SourceResult:
+        """What happened to this source, for the report (``started``: its perf_counter)."""
+        s = self.source
+        seconds = round(time.perf_counter() - started, 4) if started is not None else 0.0
+        return SourceResult(
+            s.store, s.table, self.table.name, status, rows, total, watermark, seconds, s.array
+        )
 
     def renames(self) -> str:
         """The renames of the column map, for the dry run (empty when names are kept)."""

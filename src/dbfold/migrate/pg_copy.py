@@ -112,25 +112,30 @@ def text_columns(columns: Sequence[tuple[str, str]]) -> frozenset[str]:
     return frozenset(e for e, declared in columns if affinity(declared) == "TEXT")
 
 
-def fits_sql(col: Column) -> str:
-    """A SQLite condition true when the value can go to PostgreSQL as it is.
+def fits_sql(col: Column, *, strict: bool = False) -> str:
+    """A SQLite condition true when the value can go to PostgreSQL (or be compared) as it is.
 
-    Only storage classes are checked here, in C; what the server still refuses (text with
-    NUL, JSON it cannot parse) fails the fast COPY, and the source is then sent again the
-    checked way. A real in a numeric column is not sent as it is: its exact decimal is the
-    shortest repr, which the checked path writes.
+    For the copy only storage classes are checked, in C; what the server still refuses
+    (text with NUL, JSON it cannot parse) fails the fast COPY, and the source is then sent
+    again the checked way. ``strict`` (verify's source side, where nothing would refuse)
+    also rules out text with NUL, and leaves timestamps and JSON to Python. A real in a
+    numeric column is never taken as it is: its exact decimal is the shortest repr, which
+    the checked path writes. A NULL in a required column never fits.
     """
     e = col.expr
     tests = {
         "int": f"typeof({e}) = 'integer'",
         "float": f"typeof({e}) IN ('integer', 'real')",
         "numeric": f"typeof({e}) = 'integer'",
-        "text": f"typeof({e}) = 'text'",
+        "text": f"typeof({e}) = 'text'"
+        + (f" AND instr(CAST({e} AS BLOB), x'00') = 0" if strict else ""),
         "bytes": f"typeof({e}) = 'blob'",
         "bool": f"typeof({e}) = 'integer' AND {e} IN (0, 1)",
         "ts": "1",
-        "json": f"typeof({e}) = 'text'",
+        "json": "1" if strict else f"typeof({e}) = 'text'",
     }
+    if col.required:
+        return f"({e} IS NOT NULL AND ({tests[col.family]}))"
     return f"({e} IS NULL OR ({tests[col.family]}))"
 
 

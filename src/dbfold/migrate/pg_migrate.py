@@ -74,28 +74,22 @@ class Run:
         if report:
             self.problem(t.source.store, message)
         self.failed.add(t.source.store)
-        self.results.append(
-            SourceResult(
-                t.source.store, t.source.table, t.table.name, "skipped", array=t.source.array
-            )
-        )
+        self.results.append(t.result("skipped"))
 
     def result(
         self, t: Target, status: str, rows: int, total: int, wm: int | None, t0: float
     ) -> None:
-        self.results.append(
-            SourceResult(
-                t.source.store,
-                t.source.table,
-                t.table.name,
-                status,
-                rows,
-                total,
-                wm,
-                round(time.perf_counter() - t0, 4),
-                t.source.array,
-            )
-        )
+        self.results.append(t.result(status, rows, total, wm, t0))
+
+    def attempt(self, sql: str, failed: str, tail: str = "") -> bool:
+        """Run one statement in a savepoint; a refusal is a warning naming what failed."""
+        try:
+            with self.pg.transaction():
+                self.pg.execute(sql)
+        except __import__("psycopg").Error as exc:
+            self.problem(self.target.shown, f"{failed} ({_explain_pg(exc)}){tail}", "warning")
+            return False
+        return True
 
 
 def _q(schema: str, name: str) -> str:
@@ -457,23 +451,17 @@ def create_tables(run: Run, plan: Plan) -> None:
 def finish_tables(run: Run, plan: Plan) -> None:
     """Indexes, identity sequences past the highest key, foreign keys (ANALYZE follows,
     beside verify: :func:`analyze_beside`)."""
-    psycopg = __import__("psycopg")
     tables = [t for t in table_order(plan) if t.name not in run.refused]
     with run.pg.transaction():
         for table in tables:
             for sql in index_sqls(table, run.work):
                 sql = sql.replace("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX IF NOT EXISTS ", 1)
                 sql = sql.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
-                try:
-                    with run.pg.transaction():
-                        run.pg.execute(sql)
-                except psycopg.Error as exc:
-                    run.problem(
-                        run.target.shown,
-                        f"an index of {table.name} could not be built ({_explain_pg(exc)});"
-                        " the rows are there, fix the index in .dbfold/plan.json",
-                        "warning",
-                    )
+                run.attempt(
+                    sql,
+                    f"an index of {table.name} could not be built",
+                    "; the rows are there, fix the index in .dbfold/plan.json",
+                )
             for sql in identity_sqls(table, run.work):
                 run.pg.execute(sql)
         for table in tables:
@@ -508,7 +496,6 @@ def analyze_beside(target: PgTarget, schema: str) -> threading.Thread:
 
 
 def _foreign_keys(run: Run, table: PlanTable) -> None:
-    psycopg = __import__("psycopg")
     sqls = foreign_key_sqls(table, run.work)
     names = foreign_key_names(table)
     for fk, sql, fk_name in zip(table.foreign_keys, sqls, names, strict=True):
@@ -535,15 +522,7 @@ def _foreign_keys(run: Run, table: PlanTable) -> None:
         if orphans:
             run.orphans.append(Orphan(table.name, None, fk.ref_table, int(orphans)))
             sql = sql.rstrip().rstrip(";") + " NOT VALID"
-        try:
-            with run.pg.transaction():
-                run.pg.execute(sql)
-        except psycopg.Error as exc:
-            run.problem(
-                run.target.shown,
-                f"a foreign key of {table.name} could not be added ({_explain_pg(exc)})",
-                "warning",
-            )
+        run.attempt(sql, f"a foreign key of {table.name} could not be added")
 
 
 def run_operations(run: Run, ops: list[Operation]) -> None:

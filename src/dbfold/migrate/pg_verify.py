@@ -28,7 +28,7 @@ from typing import Any
 from dbfold.errors import MigrateError
 from dbfold.migrate import pg_schema
 from dbfold.migrate.ops import FILE_KINDS, CopyRecords, CopySqlite, Target, build_operations
-from dbfold.migrate.pg_copy import Column, columns_of
+from dbfold.migrate.pg_copy import Column, columns_of, fits_sql
 from dbfold.migrate.pg_migrate import scratch_text, source_text
 from dbfold.migrate.pg_values import (
     BUCKETS,
@@ -61,29 +61,11 @@ _NUMBER = NUMBER
 _MASK = MASK
 
 
-def _strict_fits(col: Column) -> str:
-    """True when a source value needs no conversion to compare (ts and json always do)."""
-    e = col.expr
-    tests = {
-        "int": f"typeof({e}) = 'integer'",
-        "float": f"typeof({e}) IN ('integer', 'real')",
-        "numeric": f"typeof({e}) = 'integer'",
-        "text": f"typeof({e}) = 'text' AND instr(CAST({e} AS BLOB), x'00') = 0",
-        "bytes": f"typeof({e}) = 'blob'",
-        "bool": f"typeof({e}) = 'integer' AND {e} IN (0, 1)",
-        "ts": "1",
-        "json": "1",
-    }
-    if col.required:
-        return f"({e} IS NOT NULL AND ({tests[col.family]}))"
-    return f"({e} IS NULL OR ({tests[col.family]}))"
-
-
 def source_select(cols: Sequence[Column], source_from: str, where: str = "") -> str:
     """The SQLite query of one source: values, ``= -1`` flags, and whether all fit."""
     exprs = [c.expr for c in cols]
     exprs += [f for c in cols for f in flag_sql(c.family, c.expr)]
-    exprs.append(" AND ".join(_strict_fits(c) for c in cols) or "1")
+    exprs.append(" AND ".join(fits_sql(c, strict=True) for c in cols) or "1")
     return f"SELECT {', '.join(exprs)} FROM {source_from}" + (f" WHERE {where}" if where else "")
 
 
