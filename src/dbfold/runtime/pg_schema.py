@@ -30,7 +30,12 @@ from dbfold.runtime.pg_backend import PgPool, PostgresBackend, advisory_key
 from dbfold.runtime.schema import Loss, Plan, Step
 from dbfold.runtime.sqltext import parse_create_table, split_statements, tokenize
 from dbfold.runtime.timeutil import now_iso, stamp
-from dbfold.runtime.versions import MigrationResult, SchemaSpec, version_key
+from dbfold.runtime.versions import (
+    MigrationResult,
+    SchemaSpec,
+    pending_migrations,
+    version_key,
+)
 
 
 @dataclass(frozen=True)
@@ -472,19 +477,8 @@ class PgMigrator:
         return destination
 
     def _explicit(self, conn: Any, db: Any, current: str | None, backup: Path | None) -> list[str]:
-        raw = self.spec.migrations() or {}
-        start = version_key(current, "recorded version") if current else ()
-        pending = sorted(
-            (
-                (version_key(v, f"{self.spec.owner}.get_migrations() key"), v, m)
-                for v, m in raw.items()
-            ),
-            key=lambda item: item[0],
-        )
         done: list[str] = []
-        for key, version, migration in pending:
-            if not start < key <= self.target:
-                continue
+        for version, migration in pending_migrations(self.spec, current, self.target):
             try:
                 if callable(migration):
                     with self.pool.pinned(conn):

@@ -50,6 +50,20 @@ _VERSION = re.compile(r"^\d+(\.\d+)*$")
 Migration = str | Callable[[Any], object]
 
 
+def pending_migrations(
+    spec: SchemaSpec, current: str | None, target: tuple[int, ...]
+) -> list[tuple[str, Any]]:
+    """The explicit migrations past ``current`` up to ``target``, in version order, as
+    (version, migration) pairs (both engines run them; each its own way)."""
+    raw = spec.migrations() or {}
+    start = version_key(current, "recorded version") if current else ()
+    pending = sorted(
+        ((version_key(v, f"{spec.owner}.get_migrations() key"), v, m) for v, m in raw.items()),
+        key=lambda item: item[0],
+    )
+    return [(v, m) for key, v, m in pending if start < key <= target]
+
+
 def version_key(version: str, where: str = "SCHEMA_VERSION") -> tuple[int, ...]:
     """Turn ``"1.10.0"`` into a tuple that sorts numerically (trailing zeros ignored).
 
@@ -274,19 +288,8 @@ class Migrator:
     def _explicit(
         self, conn: sqlite3.Connection, db: Any, current: str | None, backup: Path | None
     ) -> list[str]:
-        raw = self.spec.migrations() or {}
-        start = version_key(current, "recorded version") if current else ()
-        pending = sorted(
-            (
-                (version_key(v, f"{self.spec.owner}.get_migrations() key"), v, m)
-                for v, m in raw.items()
-            ),
-            key=lambda item: item[0],
-        )
         done: list[str] = []
-        for key, version, migration in pending:
-            if not start < key <= self.target:
-                continue
+        for version, migration in pending_migrations(self.spec, current, self.target):
             try:
                 if callable(migration):
                     with self.pool.pinned(conn):
