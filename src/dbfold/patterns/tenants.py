@@ -137,6 +137,10 @@ _SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_maste
 _CLOSED, _SCOPE, _ADMIN, _SYSTEM = "closed", "scope", "admin", "system"
 
 
+def _allow_all(*_args: Any) -> int:
+    return sqlite3.SQLITE_OK
+
+
 class _Thread(threading.local):
     """One thread's tenant context (thread-local, so it never crosses threads)."""
 
@@ -241,7 +245,9 @@ class TenantDatabase(UnifiedDatabase):
         In ``admin()`` the views are left out, so that plain names reach the tables again.
         """
         gen = self._gen
-        conn.set_authorizer(None)
+        # Allow everything while dbfold sets the connection up. (Not None: Python 3.10's
+        # sqlite3 does not take None as "no authorizer", and then refuses every statement.)
+        conn.set_authorizer(_allow_all)
         conn.create_function("dbfold_tenant", 0, self._current_tenant)
         meta = self._load_meta(conn)
         tc = quote_ident(self.TENANT_COLUMN)
