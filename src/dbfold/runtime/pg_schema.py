@@ -23,17 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbfold.errors import DataLossError, DbfoldError, SchemaError, SchemaVersionError
+from dbfold.errors import DataLossError, DbfoldError, SchemaError
 from dbfold.runtime.backend import quote_ident
 from dbfold.runtime.dialect import pg_ddl, pg_schema_script, to_pg
 from dbfold.runtime.pg_backend import PgPool, PostgresBackend, advisory_key
 from dbfold.runtime.schema import Loss, Plan, Step
-from dbfold.runtime.sqltext import parse_create_table, split_statements, tokenize
-from dbfold.runtime.timeutil import now_iso, stamp
+from dbfold.runtime.sqltext import parse_create_table, tokenize
+from dbfold.runtime.timeutil import stamp
 from dbfold.runtime.versions import (
     MigrationResult,
+    MigrationSteps,
     SchemaSpec,
-    pending_migrations,
     version_key,
 )
 
@@ -340,7 +340,7 @@ def pg_recorded_version(conn: Any) -> str | None:
     return None if row is None else str(row[0])
 
 
-class PgMigrator:
+class PgMigrator(MigrationSteps):
     """Brings one PostgreSQL schema to the declared version (see the module docstring).
 
     Args:
@@ -349,6 +349,8 @@ class PgMigrator:
         spec: The declared schema.
         backup_dir: Where ``pg_dump`` files go; ``None`` takes no backup.
     """
+
+    backend: PostgresBackend
 
     def __init__(
         self, backend: PostgresBackend, pool: PgPool, spec: SchemaSpec, backup_dir: Path | None
@@ -374,18 +376,7 @@ class PgMigrator:
                 current = pg_recorded_version(conn)
         except self.backend.errors as exc:
             raise self.backend.wrap(exc, "read the schema version") from exc
-        if current is None:
-            return True
-        self._refuse_newer(current)
-        return version_key(current, "recorded version") != self.target
-
-    def _refuse_newer(self, current: str) -> None:
-        if self.spec.version is not None and version_key(current, "recorded version") > self.target:
-            raise SchemaVersionError(
-                f"{self.backend.location} is at schema version {current}, newer than "
-                f"{self.spec.owner}.SCHEMA_VERSION {self.spec.version}; upgrade the code "
-                "or restore a backup"
-            )
+        return self._outdated(current)
 
     def run(self, db: Any) -> MigrationResult | None:
         """Lock, re-read the version and migrate in one transaction if still needed."""
@@ -476,46 +467,8 @@ class PgMigrator:
             raise SchemaError(f"{exc}; nothing was changed") from exc
         return destination
 
-    def _explicit(self, conn: Any, db: Any, current: str | None, backup: Path | None) -> list[str]:
-        done: list[str] = []
-        for version, migration in pending_migrations(self.spec, current, self.target):
-            try:
-                if callable(migration):
-                    with self.pool.pinned(conn):
-                        migration(db)
-                else:
-                    for statement in split_statements(migration):
-                        conn.execute(to_pg(statement), ())
-            except Exception as exc:
-                reason = (
-                    str(exc) if isinstance(exc, DbfoldError) else f"{type(exc).__name__}: {exc}"
-                )
-                kept = f", backup kept at {backup}" if backup else ""
-                raise SchemaError(
-                    f"{self.backend.location}: migration to {version} failed ({reason}); "
-                    f"the database is unchanged{kept}"
-                ) from exc
-            done.append(f"run migration {version}")
-        return done
-
-    def _record(
-        self, conn: Any, current: str | None, note: str, checksum: str, backup: Path | None
-    ) -> None:
-        conn.execute(
-            to_pg(
-                "INSERT INTO dbfold_schema_history "
-                "(version, from_version, applied_at, description, checksum, backup_path) "
-                "VALUES (?, ?, ?, ?, ?, ?)"
-            ),
-            (
-                self.spec.version,
-                current,
-                now_iso(),
-                note,
-                checksum,
-                str(backup) if backup else None,
-            ),
-        )
+    def _execute(self, conn: Any, sql: str, params: tuple[Any, ...] = ()) -> None:
+        conn.execute(to_pg(sql), params)
 
 
 __all__ = [

@@ -125,7 +125,77 @@ class SchemaSpec:
     builtin_ddl: Sequence[str]
 
 
-class Migrator:
+class MigrationSteps:
+    """What both engines' migrators do alike: refuse a newer database, run the explicit
+    migrations in order, record the result. A subclass sets ``backend``, ``pool``,
+    ``spec`` and ``target`` and says how its connection runs a statement (``_execute``)."""
+
+    backend: Backend
+    pool: Any
+    spec: SchemaSpec
+    target: tuple[int, ...]
+
+    def _execute(self, conn: Any, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """Run one statement written for SQLite (``?`` placeholders) on ``conn``."""
+        conn.execute(sql, params)
+
+    def _outdated(self, current: str | None) -> bool:
+        """Whether a database at ``current`` needs migrating (refusing a newer one)."""
+        if current is None:
+            return True
+        self._refuse_newer(current)
+        return version_key(current, "recorded version") != self.target
+
+    def _refuse_newer(self, current: str) -> None:
+        if self.spec.version is not None and version_key(current, "recorded version") > self.target:
+            raise SchemaVersionError(
+                f"{self.backend.location} is at schema version {current}, newer than "
+                f"{self.spec.owner}.SCHEMA_VERSION {self.spec.version}; upgrade the code "
+                "or restore a backup"
+            )
+
+    def _explicit(self, conn: Any, db: Any, current: str | None, backup: Path | None) -> list[str]:
+        done: list[str] = []
+        for version, migration in pending_migrations(self.spec, current, self.target):
+            try:
+                if callable(migration):
+                    with self.pool.pinned(conn):
+                        migration(db)
+                else:
+                    for statement in split_statements(migration):
+                        self._execute(conn, statement)
+            except Exception as exc:
+                reason = (
+                    str(exc) if isinstance(exc, DbfoldError) else f"{type(exc).__name__}: {exc}"
+                )
+                kept = f", backup kept at {backup}" if backup else ""
+                raise SchemaError(
+                    f"{self.backend.location}: migration to {version} failed ({reason}); "
+                    f"the database is unchanged{kept}"
+                ) from exc
+            done.append(f"run migration {version}")
+        return done
+
+    def _record(
+        self, conn: Any, current: str | None, note: str, checksum: str, backup: Path | None
+    ) -> None:
+        self._execute(
+            conn,
+            "INSERT INTO dbfold_schema_history "
+            "(version, from_version, applied_at, description, checksum, backup_path) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                self.spec.version,
+                current,
+                now_iso(),
+                note,
+                checksum,
+                str(backup) if backup else None,
+            ),
+        )
+
+
+class Migrator(MigrationSteps):
     """Brings one database to the declared schema version.
 
     Args:
@@ -172,18 +242,7 @@ class Migrator:
             current = recorded_version(conn)
         except self.backend.errors as exc:
             raise self.backend.wrap(exc, "read the schema version") from exc
-        if current is None:
-            return True
-        self._refuse_newer(current)
-        return version_key(current, "recorded version") != self.target
-
-    def _refuse_newer(self, current: str) -> None:
-        if self.spec.version is not None and version_key(current, "recorded version") > self.target:
-            raise SchemaVersionError(
-                f"{self.backend.location} is at schema version {current}, newer than "
-                f"{self.spec.owner}.SCHEMA_VERSION {self.spec.version}; upgrade the code "
-                "or restore a backup"
-            )
+        return self._outdated(current)
 
     def run(self, db: Any) -> MigrationResult | None:
         """Take the write lock, re-check the version and migrate if still needed.
@@ -285,57 +344,12 @@ class Migrator:
             ) from exc
         return destination
 
-    def _explicit(
-        self, conn: sqlite3.Connection, db: Any, current: str | None, backup: Path | None
-    ) -> list[str]:
-        done: list[str] = []
-        for version, migration in pending_migrations(self.spec, current, self.target):
-            try:
-                if callable(migration):
-                    with self.pool.pinned(conn):
-                        migration(db)
-                else:
-                    for statement in split_statements(migration):
-                        conn.execute(statement)
-            except Exception as exc:
-                reason = (
-                    str(exc) if isinstance(exc, DbfoldError) else f"{type(exc).__name__}: {exc}"
-                )
-                kept = f", backup kept at {backup}" if backup else ""
-                raise SchemaError(
-                    f"{self.backend.location}: migration to {version} failed ({reason}); "
-                    f"the database is unchanged{kept}"
-                ) from exc
-            done.append(f"run migration {version}")
-        return done
-
-    def _record(
-        self,
-        conn: sqlite3.Connection,
-        current: str | None,
-        note: str,
-        checksum: str,
-        backup: Path | None,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO dbfold_schema_history "
-            "(version, from_version, applied_at, description, checksum, backup_path) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                self.spec.version,
-                current,
-                now_iso(),
-                note,
-                checksum,
-                str(backup) if backup else None,
-            ),
-        )
-
 
 __all__ = [
     "HISTORY_DDL",
     "Migration",
     "MigrationResult",
+    "MigrationSteps",
     "Migrator",
     "SchemaSpec",
     "recorded_version",
