@@ -37,7 +37,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType  # type: ignore[attr-defined]
 
 from dbfold.adapters.mapping import SEQUENCE_TABLE, StoreMap, TableMap
-from dbfold.adapters.rewrite import Translation, translator_for
+from dbfold.adapters.rewrite import Translation, projection_spans, translator_for
 from dbfold.errors import AdapterError
 from dbfold.provenance import replace_sets
 from dbfold.quoting import literal
@@ -324,61 +324,9 @@ def glob_regex(pattern: str) -> str:
     return "".join(out)
 
 
-_STOPS = {
-    TokenType.FROM,
-    TokenType.WHERE,
-    TokenType.GROUP_BY,
-    TokenType.ORDER_BY,
-    TokenType.LIMIT,
-    TokenType.UNION,
-    TokenType.EXCEPT,
-    TokenType.INTERSECT,
-    TokenType.HAVING,
-    TokenType.WINDOW,
-    TokenType.SEMICOLON,
-}
-
-
 def _projection_texts(sql: str, tokens: list[Token]) -> list[str]:
-    """The text of each result expression of the statement's first top-level SELECT
-    (what SQLite names an unaliased result column by)."""
-    depth = 0
-    first = None
-    for i, tok in enumerate(tokens):
-        kind = tok.token_type
-        if kind == TokenType.L_PAREN:
-            depth += 1
-        elif kind == TokenType.R_PAREN:
-            depth -= 1
-        elif depth == 0 and kind == TokenType.SELECT:
-            first = i + 1
-            break
-    if first is None:
-        return []
-    if first < len(tokens) and tokens[first].token_type in (TokenType.DISTINCT, TokenType.ALL):
-        first += 1
-    spans: list[str] = []
-    start = first
-    depth = 0
-    for i in range(first, len(tokens)):
-        kind = tokens[i].token_type
-        if kind == TokenType.L_PAREN:
-            depth += 1
-            continue
-        if kind == TokenType.R_PAREN:
-            depth -= 1
-            continue
-        if depth:
-            continue
-        if kind in _STOPS or kind == TokenType.COMMA:
-            if start < i:
-                spans.append(sql[tokens[start].start : tokens[i - 1].end + 1])
-            start = i + 1
-            if kind != TokenType.COMMA:
-                return spans
-    if start < len(tokens):
-        spans.append(sql[tokens[start].start : tokens[-1].end + 1])
-    return spans
+    """The text of each result expression of the statement's first top-level SELECT."""
+    return [sql[a:b] for a, b in projection_spans(tokens)]
 
 
 class PgTranslator:

@@ -161,6 +161,64 @@ _NAMES: dict[str, frozenset[str]] = {
 STORE_PRAGMAS = frozenset({"user_version", "application_id"})
 
 
+#: Tokens that end a SELECT's list of result expressions.
+_PROJECTION_END = {
+    TokenType.FROM,
+    TokenType.WHERE,
+    TokenType.GROUP_BY,
+    TokenType.ORDER_BY,
+    TokenType.LIMIT,
+    TokenType.UNION,
+    TokenType.EXCEPT,
+    TokenType.INTERSECT,
+    TokenType.HAVING,
+    TokenType.WINDOW,
+    TokenType.SEMICOLON,
+}
+
+
+def projection_spans(tokens: list[Token]) -> list[tuple[int, int]]:
+    """The (start, end) character offsets of each result expression of the statement's
+    first top-level SELECT: the text SQLite names an unaliased result column by."""
+    depth = 0
+    first = None
+    for i, tok in enumerate(tokens):
+        kind = tok.token_type
+        if kind == TokenType.L_PAREN:
+            depth += 1
+        elif kind == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and kind == TokenType.SELECT:
+            first = i + 1
+            break
+    if first is None:
+        return []
+    if first < len(tokens) and tokens[first].token_type in (TokenType.DISTINCT, TokenType.ALL):
+        first += 1
+    spans: list[tuple[int, int]] = []
+    start = first
+    depth = 0
+    for i in range(first, len(tokens)):
+        kind = tokens[i].token_type
+        if kind == TokenType.L_PAREN:
+            depth += 1
+            continue
+        if kind == TokenType.R_PAREN:
+            depth -= 1
+            continue
+        if depth:
+            continue
+        if kind in _PROJECTION_END or kind == TokenType.COMMA:
+            if start < i:
+                spans.append((tokens[start].start, tokens[i - 1].end + 1))
+            start = i + 1
+            if kind != TokenType.COMMA:
+                return spans
+    if start < len(tokens):
+        spans.append((tokens[start].start, tokens[-1].end + 1))
+    return spans
+
+
 @dataclass(frozen=True, slots=True)
 class Translation:
     """The outcome of translating one statement (cached per statement text).
@@ -567,42 +625,7 @@ class _Statement:
             select = select.this
         if not isinstance(select, exp.Select):
             return
-        top = self._top_level(0)
-        kinds = [self.tokens[i].token_type for i in top]
-        if TokenType.SELECT not in kinds:
-            return
-        first = top[kinds.index(TokenType.SELECT)] + 1
-        if first < len(self.tokens) and self.tokens[first].token_type in (
-            TokenType.DISTINCT,
-            TokenType.ALL,
-        ):
-            first += 1
-        stops = {
-            TokenType.FROM,
-            TokenType.WHERE,
-            TokenType.GROUP_BY,
-            TokenType.ORDER_BY,
-            TokenType.LIMIT,
-            TokenType.UNION,
-            TokenType.EXCEPT,
-            TokenType.INTERSECT,
-            TokenType.HAVING,
-            TokenType.WINDOW,
-            TokenType.SEMICOLON,
-        }
-        spans: list[tuple[int, int]] = []
-        start = first
-        for i in self._top_level(first):
-            kind = self.tokens[i].token_type
-            if kind in stops or kind == TokenType.COMMA:
-                if start < i:
-                    spans.append((self.tokens[start].start, self.tokens[i - 1].end + 1))
-                start = i + 1
-                if kind != TokenType.COMMA:
-                    break
-        else:
-            if start < len(self.tokens):
-                spans.append((self.tokens[start].start, self.tokens[-1].end + 1))
+        spans = projection_spans(self.tokens)
         if len(spans) != len(select.expressions):
             return
         for (a, b), projection in zip(spans, select.expressions, strict=True):

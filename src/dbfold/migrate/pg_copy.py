@@ -36,7 +36,7 @@ from dbfold.migrate.pg_values import (
     family,
 )
 from dbfold.plan import PlanTable
-from dbfold.quoting import literal, quote
+from dbfold.quoting import quote
 
 #: Rows fetched from SQLite per call.
 FETCH = 4096
@@ -370,8 +370,3 @@ class Copy:
 
 class _Again(Exception):
     """The fast path met a value it cannot send as it is: redo the source, checked."""
-
-
-def constant_sql(value: str) -> str:
-    """A discriminator value as a SQL literal (the plan's values are text)."""
-    return literal(value)

@@ -534,15 +534,6 @@ def run_operations(run: Run, ops: list[Operation]) -> None:
             copy_records(run, op, n)
 
 
-def scratch_dir() -> Path:
-    """A private folder for the scratch databases of file sources."""
-    return Path(tempfile.mkdtemp(prefix="dbfold-pg-"))
-
-
-def remove_scratch(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def target_bytes(pg: Any, schema: str) -> int:
     """The size of every table of ``schema`` with its indexes and TOAST."""
     (n,) = pg.execute(
@@ -607,7 +598,7 @@ def migrate_postgres(
                     run_id,
                     progress or NullProgress(),
                     {},
-                    scratch_dir(),
+                    Path(tempfile.mkdtemp(prefix="dbfold-pg-")),
                     plan,
                 )
                 create_tables(run, plan)
@@ -618,7 +609,7 @@ def migrate_postgres(
             try:
                 run_operations(run, ops)
             finally:
-                remove_scratch(run.scratch)
+                shutil.rmtree(run.scratch, ignore_errors=True)
             finish_tables(run, plan)
             analyzing = analyze_beside(target, work)
             check = verify_postgres(
@@ -686,7 +677,7 @@ def _swap(pg: Any, run: Run, plan: Plan, *, force: bool) -> str | None:
             pg.execute(f"CREATE SCHEMA {quote(backup)}")
             for sql in pg_schema.move_tables_sql(pg, schema, backup):
                 pg.execute(sql)
-        stmts = pg_schema.swap_sql(run.work, schema, pg_schema.tables_in(pg, run.work), backup=None)
+        stmts = pg_schema.swap_sql(run.work, schema, pg_schema.tables_in(pg, run.work))
         for sql in stmts:
             pg.execute(sql)
     return f"schema {backup}" if backup is not None else None

@@ -22,7 +22,7 @@ from typing import Any
 
 from dbfold.errors import MigrateError
 from dbfold.pgurl import PgTarget
-from dbfold.quoting import literal, quote
+from dbfold.quoting import quote
 
 JOURNAL = "dbfold_migrations"
 META = "dbfold_migrate_meta"
@@ -170,15 +170,10 @@ def hold(target: PgTarget, what: str) -> Iterator[None]:
         con.close()  # the server releases a session lock with its session
 
 
-def swap_sql(stage: str, schema: str, tables: list[str], *, backup: str | None) -> list[str]:
-    """The statements that move a verified build into place (one transaction).
-
-    ``backup``: a schema that receives the target schema's present tables first (``--force``
-    on a schema dbfold did not make); None when it holds none.
-    """
+def swap_sql(stage: str, schema: str, tables: list[str]) -> list[str]:
+    """The statements that move a verified build into place (inside the caller's transaction,
+    after :func:`move_tables_sql` moved a replaced schema's tables out)."""
     out = [f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}"]
-    if backup is not None:
-        out.append(f"CREATE SCHEMA {quote(backup)}")
     for name in tables:
         out.append(f"ALTER TABLE {quote(stage)}.{quote(name)} SET SCHEMA {quote(schema)}")
     out.append(f"DROP SCHEMA {quote(stage)} CASCADE")
@@ -197,30 +192,3 @@ def move_tables_sql(con: Any, schema: str, backup: str) -> list[str]:
         what = {"v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE"}.get(kind, "TABLE")
         out.append(f"ALTER {what} {quote(schema)}.{quote(name)} SET SCHEMA {quote(backup)}")
     return out
-
-
-def describe(target: PgTarget) -> str:
-    """The target as a SQL comment or message names it."""
-    return target.shown
-
-
-__all__ = [
-    "JOURNAL",
-    "META",
-    "OWN",
-    "REJECTS",
-    "Entry",
-    "backup_name",
-    "classify",
-    "get_meta",
-    "hold",
-    "journal_ddl",
-    "last_done",
-    "literal",
-    "move_tables_sql",
-    "schema_exists",
-    "set_meta",
-    "staging_name",
-    "swap_sql",
-    "tables_in",
-]

@@ -35,7 +35,6 @@ from dbfold.migrate.pg_values import (
     CANON,
     CONVERT,
     LOAD_TYPE,
-    MASK,
     NUMBER,
     SOURCE_CANON,
     Print,
@@ -57,8 +56,6 @@ from dbfold.quoting import quote
 FETCH = 8192
 #: Sources verified at once.
 WORKERS = 2
-_NUMBER = NUMBER
-_MASK = MASK
 
 
 def source_select(cols: Sequence[Column], source_from: str, where: str = "") -> str:
@@ -117,7 +114,7 @@ def source_rows(
                 continue
             out = [v if f is None or v is None else f(v) for v, f in zip(got, canon, strict=True)]
             for fam, v in zip(fams, got, strict=True):
-                if fam in _NUMBER:
+                if fam in NUMBER:
                     out += flags(fam, v)
             yield tuple(out)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dbfold.errors import RuntimeDatabaseError, TargetError
+from dbfold.pgurl import redact
 from dbfold.runtime.exceptions import ConstraintError, DatabaseBusyError, ForkedDatabaseError
 from dbfold.sqlitefiles import fork_refusal, inherited_at_fork, is_held, remove_companions
 
@@ -285,7 +286,7 @@ def open_backend(target: str | os.PathLike[str] | None, busy_timeout: float = 30
             return PostgresBackend(f"postgresql://{rest}", busy_timeout)
         else:
             raise TargetError(
-                f"{_redact(raw)}: unknown database scheme {scheme!r}; "
+                f"{redact(raw)}: unknown database scheme {scheme!r}; "
                 "use a file path, sqlite:///path.db or postgresql://…"
             )
     if raw in ("", ":memory:") or raw.startswith("file:"):
@@ -294,16 +295,6 @@ def open_backend(target: str | os.PathLike[str] | None, busy_timeout: float = 30
             "would see its own database); point target at a database file"
         )
     return SqliteBackend(Path(raw).expanduser(), busy_timeout)
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a URL before it goes into an error message."""
-    scheme, _, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
 
 
 __all__ = [
