@@ -134,6 +134,21 @@ class ThreadState:
         self.operations: list[Any] = []
 
 
+@contextmanager
+def pin(local: threading.local, st: ThreadState) -> Iterator[ThreadState]:
+    """Make ``st`` this thread's connection state for a while, then restore the one before
+    (both pools pin a migration's connection this way)."""
+    saved: ThreadState | None = getattr(local, "st", None)
+    local.st = st
+    try:
+        yield st
+    finally:
+        if saved is None:
+            del local.st
+        else:
+            local.st = saved
+
+
 class ConnectionPool:
     """Hands each thread its own connection, at most ``max_connections`` at once.
 
@@ -283,16 +298,8 @@ class ConnectionPool:
         Schema migrations run on their own connection; callables in ``get_migrations()``
         call the ordinary data API, which must reach that connection, not the pool's.
         """
-        saved: ThreadState | None = getattr(self._local, "st", None)
-        st = ThreadState(_Process.pid, conn, depth)
-        self._local.st = st
-        try:
+        with pin(self._local, ThreadState(_Process.pid, conn, depth)) as st:
             yield st
-        finally:
-            if saved is None:
-                del self._local.st
-            else:
-                self._local.st = saved
 
     def _shed_for_fork(self) -> None:
         """Before a fork: close the idle connections, this thread's, and the free writer."""

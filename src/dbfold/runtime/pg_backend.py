@@ -33,7 +33,7 @@ from typing import Any
 from dbfold.errors import OperationError, RuntimeDatabaseError, TargetError
 from dbfold.pgurl import explain_connect, redact
 from dbfold.runtime.backend import Backend
-from dbfold.runtime.connections import ThreadState, current_pid
+from dbfold.runtime.connections import ThreadState, current_pid, pin
 from dbfold.runtime.exceptions import ConstraintError, DatabaseBusyError
 
 try:  # the ``postgres`` extra; SQLite users do not need it
@@ -300,16 +300,8 @@ class PgPool:
     @contextmanager
     def pinned(self, conn: Any, depth: int = 1) -> Iterator[ThreadState]:
         """Make this thread use ``conn`` (inside a transaction) for a while (migrations)."""
-        saved: ThreadState | None = getattr(self._local, "st", None)
-        st = ThreadState(current_pid(), conn, depth)
-        self._local.st = st
-        try:
+        with pin(self._local, ThreadState(current_pid(), conn, depth)) as st:
             yield st
-        finally:
-            if saved is None:
-                del self._local.st
-            else:
-                self._local.st = saved
 
     def release(self) -> None:
         """Nothing to give back between units of work; refused inside a transaction."""
