@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -28,6 +29,7 @@ from dbfold.migrate.pg_verify import verify_postgres
 from dbfold.model import Analysis
 from dbfold.pgurl import PgTarget
 from dbfold.plan import Plan
+from dbfold.report.facts import read_pg_target
 from dbfold.scan import analyze
 from dbfold.state import plan_path, save_analysis, write_atomic
 
@@ -121,6 +123,11 @@ def test_sample_project_into_postgres(tmp_path: Path, pg_url: str) -> None:
     assert again.mode == "incremental" and again.verify is not None and again.verify.ok
     assert {r.status for r in again.sources} <= {"unchanged", "skipped"}
     assert sha(root) == before
+    # The report reads the same journal back: the build's run, with every copied row.
+    facts = read_pg_target(PgTarget(pg_url), plan)
+    assert facts.exists and facts.error is None and facts.runs[0].built
+    assert facts.runs[0].rows == report.rows
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", facts.runs[0].finished)
 
 
 def test_appended_rows_and_a_tampered_target(tmp_path: Path, pg_url: str) -> None:

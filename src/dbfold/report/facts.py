@@ -12,6 +12,7 @@ see what changed since their last copy, never opened.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -231,34 +232,21 @@ def read_pg_target(target: PgTarget, plan: Plan) -> TargetFacts:
             for t in plan.tables
             if t.name in names
         }
-        runs: dict[str, _RunRows] = {}
+        done: tuple[Run, ...] = ()
         if pg_schema.JOURNAL in names:
-            for (
-                run_id,
-                store,
-                table,
-                tgt,
-                array,
-                rows_copied,
-                total,
-                started,
-                finished,
-            ) in con.execute(
-                f"SELECT run_id, store, source_table, target_table, array_path,"
-                f" rows_copied, rows_total, started_at, finished_at"
-                f" FROM {quote(schema)}.{pg_schema.JOURNAL} WHERE status = 'done' ORDER BY id"
-            ).fetchall():
-                start = started.strftime("%Y%m%dT%H%M%S")
-                end = (finished or started).strftime("%Y%m%dT%H%M%S")
-                run = runs.setdefault(run_id, _RunRows(start, start))
-                run.copies.append(Copy(store, table, tgt, array, int(rows_copied), int(total), end))
-                run.finished = max(run.finished, end)
+            done = _runs_from(
+                (*r[:8], _stamp(r[8]), _stamp(r[9]))
+                for r in con.execute(
+                    f"SELECT run_id, store, source_table, target_table, array_path, status,"
+                    f" rows_copied, rows_total, started_at, finished_at"
+                    f" FROM {quote(schema)}.{pg_schema.JOURNAL} ORDER BY id"
+                ).fetchall()
+            )
         size = target_bytes(con, schema)
     except Exception as exc:  # a driver error of any kind: the report still renders
         return TargetFacts(target.shown, True, error=f"cannot be read ({exc})")
     finally:
         con.close()
-    done = tuple(Run(k, r.started, r.finished, tuple(r.copies)) for k, r in runs.items())
     built = done[0].run_id if done else None
     done = tuple(replace(r, built=r.run_id == built) for r in done)
     return TargetFacts(target.shown, True, size, rows, done, (), built)
@@ -277,19 +265,35 @@ class _RunRows:
     opened: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
 
 
+def _stamp(when: datetime | None) -> str | None:
+    """A PostgreSQL journal time in the SQLite journal's form (``…T16:22:15.123Z``)."""
+    if when is None:
+        return None
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def _runs(con: sqlite3.Connection) -> tuple[Run, ...]:
+    return _runs_from(
+        con.execute(
+            f"SELECT run_id, store, source_table, target_table, array_path, status,"
+            f" rows_copied, rows_total, started_at, finished_at FROM {journal.TABLE} ORDER BY id"
+        )
+    )
+
+
+def _runs_from(rows: Iterable[Sequence[Any]]) -> tuple[Run, ...]:
+    """The runs a journal's rows tell, in order (either target's journal)."""
     runs: dict[str, _RunRows] = {}
-    for run_id, store, table, target, array, status, rows, total, started, finished in con.execute(
-        f"SELECT run_id, store, source_table, target_table, array_path, status,"
-        f" rows_copied, rows_total, started_at, finished_at FROM {journal.TABLE} ORDER BY id"
-    ):
+    for run_id, store, table, target, array, status, rows_copied, total, started, finished in rows:
         run = runs.setdefault(run_id, _RunRows(started, started))
         key = (store, table, target, array)
         if status == "started":
             run.opened[key] = f"{store}:{table}" + (f"[{array}]" if array else "")
         elif status == "done":
             run.opened.pop(key, None)
-            run.copies.append(Copy(store, table, target, array, rows, total, finished or started))
+            run.copies.append(
+                Copy(store, table, target, array, rows_copied, total, finished or started)
+            )
             run.finished = max(run.finished, finished or started)
     return tuple(
         Run(run_id, r.started, r.finished, tuple(r.copies), tuple(r.opened.values()))
